@@ -1,0 +1,160 @@
+/**
+ * Configuration, parsed once from the environment and frozen. Nothing below
+ * `main.ts` reads `process.env`: everything it needs is handed a `Config`.
+ */
+import path from 'node:path'
+
+export interface KudosConfig {
+  /** Divisor of the model size in the generation reward (`tokens * P / divisor * ...`). */
+  readonly generationDivisor: number
+  /** Uptime base per 10 minutes, before the context and model factors. */
+  readonly uptimeBase: number
+  /** Seconds of observed online time that earn one uptime period's reward. */
+  readonly uptimePeriodSeconds: number
+  /** How often accrued uptime is posted to the ledger, per worker, in seconds. */
+  readonly uptimeFlushSeconds: number
+  /** Largest amount one transfer or award may move, in kudos. */
+  readonly maxTransfer: number
+  /** Kudos added to a waiting request's priority for every 10 s it waited (0 = strict kudos order). */
+  readonly ageingBonusPer10s: number
+}
+
+export interface LimitsConfig {
+  /** Largest WebSocket frame or HTTP body accepted, in bytes. */
+  readonly maxFrameBytes: number
+  /** Longest prompt accepted, in characters. */
+  readonly maxPromptChars: number
+  /** Largest `max_length` a request may ask for, in tokens. */
+  readonly maxLength: number
+  /** Largest `max_context_length` a request may ask for, in tokens. */
+  readonly maxContextLength: number
+  /** Requests one registered user may have waiting or running at once. */
+  readonly maxActivePerUser: number
+  /** Requests the Anonymous account may have waiting or running at once, per client IP. */
+  readonly maxActiveAnonymousPerIp: number
+  /** Submissions per second per user (per IP for anonymous). */
+  readonly submitsPerSecond: number
+  /** Bytes a socket may have buffered and unsent before it is treated as a slow reader. */
+  readonly sendBufferBytes: number
+  /** Seconds a request may wait in the queue before it expires. */
+  readonly requestTtlSeconds: number
+  /** WebSocket connections allowed per client IP. */
+  readonly connectionsPerIp: number
+}
+
+export interface Config {
+  readonly host: string
+  readonly port: number
+  /** Folder holding the SQLite database and, when the broker starts one, the private Redis. */
+  readonly dataDir: string
+  /** Redis to use; when unset the broker tries 127.0.0.1:6379 and then starts its own. */
+  readonly redisUrl: string | undefined
+  /** Prefix for every Redis key the broker writes. */
+  readonly redisPrefix: string
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** JSON file of known models and their sizes in billions of parameters. */
+  readonly modelsFile: string
+  /** Seconds between server pings to workers; a worker silent for two intervals is dropped. */
+  readonly heartbeatSeconds: number
+  /** Public base URL, used for OAuth redirects and secure cookies. */
+  readonly publicUrl: string
+  /** `synchronous` pragma for the ledger: FULL survives power loss, NORMAL only process crashes. */
+  readonly sqliteSynchronous: 'FULL' | 'NORMAL'
+  readonly kudos: KudosConfig
+  readonly limits: LimitsConfig
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, detail: string) {
+    super(`Invalid ${variable}: ${detail}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(raw)}`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(name, `expected ${min}..${max}, got ${value}`)
+  return value
+}
+
+function num(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value)) throw new ConfigError(name, `expected a number, got ${JSON.stringify(raw)}`)
+  if (value < min || value > max) throw new ConfigError(name, `expected ${min}..${max}, got ${value}`)
+  return value
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = raw.trim() as T
+  if (!allowed.includes(value)) throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`)
+  return value
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return undefined
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(name, `expected a URL, got ${JSON.stringify(raw)}`)
+  }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got ${parsed.protocol}`)
+  return raw
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** Reads and validates the whole configuration; throws `ConfigError` naming the first bad variable. */
+export function loadConfig(env: Env, cwd = process.cwd()): Config {
+  const port = int(env, 'PORT', 7001, 0, 65535)
+  const host = env.HOST || '127.0.0.1'
+  const dataDir = path.resolve(cwd, env.DATA_DIR || 'data')
+  const config: Config = {
+    host,
+    port,
+    dataDir,
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisPrefix: env.REDIS_PREFIX || 'hb',
+    logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    modelsFile: path.resolve(cwd, env.MODELS_FILE || 'config/models.json'),
+    heartbeatSeconds: num(env, 'HEARTBEAT_SECONDS', 15, 0.05, 3600),
+    publicUrl: url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://${host}:${port}`,
+    sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', 'FULL', ['FULL', 'NORMAL'] as const),
+    kudos: {
+      generationDivisor: num(env, 'KUDOS_GENERATION_DIVISOR', 125, 1, 1e6),
+      uptimeBase: num(env, 'KUDOS_UPTIME_BASE', 25, 0, 1e6),
+      uptimePeriodSeconds: num(env, 'KUDOS_UPTIME_PERIOD_SECONDS', 600, 1, 86400),
+      uptimeFlushSeconds: num(env, 'KUDOS_UPTIME_FLUSH_SECONDS', 60, 0.01, 86400),
+      maxTransfer: num(env, 'KUDOS_MAX_TRANSFER', 1e9, 0.001, 1e12),
+      ageingBonusPer10s: num(env, 'KUDOS_AGEING_BONUS', 0, 0, 1e9),
+    },
+    limits: {
+      maxFrameBytes: int(env, 'MAX_FRAME_BYTES', 256 * 1024, 1024, 64 * 1024 * 1024),
+      maxPromptChars: int(env, 'MAX_PROMPT_CHARS', 100_000, 1, 10_000_000),
+      maxLength: int(env, 'MAX_LENGTH', 4096, 1, 1_000_000),
+      maxContextLength: int(env, 'MAX_CONTEXT_LENGTH', 262_144, 1, 10_000_000),
+      maxActivePerUser: int(env, 'MAX_ACTIVE_PER_USER', 50, 1, 1_000_000),
+      maxActiveAnonymousPerIp: int(env, 'MAX_ACTIVE_ANON_PER_IP', 5, 1, 1_000_000),
+      submitsPerSecond: num(env, 'SUBMITS_PER_SECOND', 20, 0.01, 1e6),
+      sendBufferBytes: int(env, 'SEND_BUFFER_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      requestTtlSeconds: num(env, 'REQUEST_TTL_SECONDS', 600, 1, 7 * 86400),
+      connectionsPerIp: int(env, 'CONNECTIONS_PER_IP', 200, 1, 10_000_000),
+    },
+  }
+  return deepFreeze(config)
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const inner of Object.values(value)) if (inner && typeof inner === 'object') deepFreeze(inner)
+  return Object.freeze(value)
+}

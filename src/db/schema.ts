@@ -1,0 +1,121 @@
+/**
+ * The SQLite schema. Amounts are integer milli-kudos (1 kudo = 1000). Migrations in
+ * migrations/ are generated from this file with `npm run db:generate`.
+ */
+import { sql } from 'drizzle-orm'
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+
+export const users = sqliteTable('users', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  username: text('username').notNull(),
+  /** Lower-cased username, unique: names differ by more than case. */
+  usernameKey: text('username_key').notNull(),
+  createdAt: integer('created_at').notNull(),
+  /** Roles such as `trusted`, `moderator`, `admin`. */
+  roles: text('roles', { mode: 'json' }).$type<string[]>().notNull().default(sql`'[]'`),
+}, (t) => [uniqueIndex('users_username_key').on(t.usernameKey)])
+
+export const apiKeys = sqliteTable('api_keys', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull().references(() => users.id),
+  /** Public part of the key, used to find it; the secret part is stored only as a hash. */
+  lookup: text('lookup').notNull(),
+  /** SHA-256 of the secret part, hex. */
+  secretHash: text('secret_hash').notNull(),
+  name: text('name').notNull(),
+  /** `all` or a subset of `read`, `transfer`, `generate`, `work`. */
+  scopes: text('scopes', { mode: 'json' }).$type<string[]>().notNull(),
+  createdAt: integer('created_at').notNull(),
+  revokedAt: integer('revoked_at'),
+}, (t) => [uniqueIndex('api_keys_lookup').on(t.lookup), index('api_keys_user').on(t.userId)])
+
+/** One row per user, written only by the ledger, in the same transaction as the postings. */
+export const balances = sqliteTable('balances', {
+  userId: integer('user_id').primaryKey().references(() => users.id),
+  balance: integer('balance').notNull().default(0),
+  earnedGeneration: integer('earned_generation').notNull().default(0),
+  earnedUptime: integer('earned_uptime').notNull().default(0),
+  spent: integer('spent').notNull().default(0),
+  sent: integer('sent').notNull().default(0),
+  received: integer('received').notNull().default(0),
+  awarded: integer('awarded').notNull().default(0),
+}, (t) => [index('balances_balance').on(t.balance)])
+
+/** A journal entry: one economic event, made of postings. Append-only. */
+export const ledgerEntries = sqliteTable('ledger_entries', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** generation | uptime | transfer | award */
+  kind: text('kind').notNull(),
+  /** What the entry is about: a request id, a transfer id, a worker uptime batch. Unique per kind. */
+  ref: text('ref'),
+  /** Kudos created by this entry (uptime, award); 0 for entries that only move kudos. */
+  minted: integer('minted').notNull().default(0),
+  memo: text('memo'),
+  actorId: integer('actor_id'),
+  createdAt: integer('created_at').notNull(),
+}, (t) => [uniqueIndex('ledger_entries_kind_ref').on(t.kind, t.ref)])
+
+/** Signed amounts per account; the postings of an entry sum to its `minted`. Append-only. */
+export const postings = sqliteTable('postings', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  entryId: integer('entry_id').notNull().references(() => ledgerEntries.id),
+  userId: integer('user_id').notNull().references(() => users.id),
+  amount: integer('amount').notNull(),
+  /** The balance category this posting counts toward. */
+  category: text('category').notNull(),
+  counterpartyId: integer('counterparty_id'),
+  createdAt: integer('created_at').notNull(),
+}, (t) => [index('postings_user').on(t.userId, t.id), index('postings_entry').on(t.entryId)])
+
+export const transfers = sqliteTable('transfers', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  senderId: integer('sender_id').notNull().references(() => users.id),
+  recipientId: integer('recipient_id').notNull().references(() => users.id),
+  amount: integer('amount').notNull(),
+  memo: text('memo'),
+  idempotencyKey: text('idempotency_key').notNull(),
+  /** Fingerprint of the transfer's content, to tell a replay from a conflicting reuse of the key. */
+  fingerprint: text('fingerprint').notNull(),
+  entryId: integer('entry_id').notNull().references(() => ledgerEntries.id),
+  createdAt: integer('created_at').notNull(),
+}, (t) => [uniqueIndex('transfers_idempotency').on(t.senderId, t.idempotencyKey)])
+
+export const workers = sqliteTable('workers', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull(),
+  ownerId: integer('owner_id').notNull().references(() => users.id),
+  createdAt: integer('created_at').notNull(),
+  lastSeenAt: integer('last_seen_at'),
+  /** Milliseconds of observed online time credited so far. */
+  uptimeMs: integer('uptime_ms').notNull().default(0),
+  jobs: integer('jobs').notNull().default(0),
+  tokens: integer('tokens').notNull().default(0),
+  /** Milli-kudos earned by generation and uptime. */
+  earned: integer('earned').notNull().default(0),
+}, (t) => [uniqueIndex('workers_name').on(t.name)])
+
+/** Every accepted generation request, recorded before it is acknowledged. */
+export const requests = sqliteTable('requests', {
+  id: text('id').primaryKey(),
+  userId: integer('user_id').notNull().references(() => users.id),
+  /** waiting | done | failed | cancelled | expired (running lives in the queue) */
+  state: text('state').notNull(),
+  prompt: text('prompt').notNull(),
+  /** The request as submitted: models, lengths, sampler parameters. */
+  params: text('params', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+  clientIp: text('client_ip'),
+  createdAt: integer('created_at').notNull(),
+  finishedAt: integer('finished_at'),
+  workerId: integer('worker_id'),
+  workerName: text('worker_name'),
+  model: text('model'),
+  text: text('text'),
+  tokens: integer('tokens'),
+  /** Milli-kudos paid. */
+  kudos: integer('kudos'),
+  error: text('error'),
+}, (t) => [index('requests_user_state').on(t.userId, t.state), index('requests_state').on(t.state)])
+
+export type User = typeof users.$inferSelect
+export type Balance = typeof balances.$inferSelect
+export type RequestRow = typeof requests.$inferSelect

@@ -1,0 +1,115 @@
+/**
+ * Builds the fastify app: the only place (with its routes) that imports fastify. It is handed
+ * the broker's services and turns their coded errors into HTTP answers.
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import fastifySwagger from '@fastify/swagger'
+import fastifyWebsocket from '@fastify/websocket'
+import { ERRORS, BrokerError, isBrokerError, type ErrorCode } from '../errors.js'
+import type { Principal } from '../accounts/accounts.js'
+import { bodyAjv, paramsAjv } from '../protocol/validate.js'
+import type { Services } from '../services.js'
+import { registerAccountRoutes } from './routes/accounts.js'
+import { registerKudosRoutes } from './routes/kudos.js'
+import { registerOpsRoutes } from './routes/ops.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who is calling: resolved from `apikey` or `Authorization: Bearer`, anonymous without a key. */
+    principal: Principal
+  }
+}
+
+export interface AppHooks {
+  /** Registers more routes (gateway, pages) on the same app, inside the same error handling. */
+  extend?: (app: FastifyInstance) => Promise<void> | void
+}
+
+export function presentedKey(request: FastifyRequest): string | undefined {
+  const header = request.headers.apikey
+  if (typeof header === 'string' && header !== '') return header
+  const auth = request.headers.authorization
+  if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim()
+  return undefined
+}
+
+export async function buildApp(services: Services, hooks: AppHooks = {}): Promise<FastifyInstance> {
+  const { config, metrics } = services
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      // API keys travel in these headers: never log them.
+      redact: ['req.headers.apikey', 'req.headers.authorization', 'req.headers.cookie'],
+    },
+    bodyLimit: config.limits.maxFrameBytes,
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  })
+
+  // Bodies are validated strictly (no coercion, no silently dropped fields); query strings
+  // and path parameters are text by nature and are coerced to their declared types.
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    httpPart === 'body' ? bodyAjv.compile(schema) : paramsAjv.compile(schema))
+
+  // JSON only: a text body would otherwise reach the schema as a string.
+  app.removeContentTypeParser('text/plain')
+
+  app.decorateRequest('principal', undefined as unknown as Principal)
+  app.addHook('onRequest', async (request) => {
+    request.principal = services.accounts.authenticate(presentedKey(request))
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode })
+  })
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
+    const answer = toBrokerError(error)
+    if (answer.status >= 500) request.log.error({ err: error }, 'request failed')
+    return reply.status(answer.status).send({ error: answer.toJSON() })
+  })
+  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}` } }))
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'horde-broker', version: '1', description: 'Real-time job broker for a volunteer text-generation horde run on kudos.' },
+      components: { securitySchemes: { apikey: { type: 'apiKey', in: 'header', name: 'apikey' } } },
+      security: [{ apikey: [] }],
+    },
+  })
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false },
+  })
+
+  registerOpsRoutes(app, services)
+  registerAccountRoutes(app, services)
+  registerKudosRoutes(app, services)
+  if (hooks.extend) await hooks.extend(app)
+  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  return app
+}
+
+/** Maps anything thrown in a route to a coded error; 5xx messages are never shown. */
+export function toBrokerError(error: Error & { code?: string; statusCode?: number; validation?: unknown }): BrokerError {
+  if (isBrokerError(error)) return error
+  if (error.validation) return new BrokerError('validation_failed', error.message)
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new BrokerError('invalid_json', error.message)
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new BrokerError('payload_too_large')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new BrokerError('unsupported_media_type')
+    case 'FST_ERR_RATE_LIMIT':
+      return new BrokerError('too_many_requests')
+  }
+  if (error instanceof SyntaxError) return new BrokerError('invalid_json', error.message)
+  const status = error.statusCode ?? 500
+  if (status === 429) return new BrokerError('too_many_requests', error.message)
+  if (status >= 400 && status < 500) {
+    const code = (Object.keys(ERRORS) as ErrorCode[]).find((c) => ERRORS[c].status === status) ?? 'bad_request'
+    return new BrokerError(code, error.message)
+  }
+  return new BrokerError('internal')
+}

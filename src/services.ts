@@ -1,0 +1,20 @@
+/** What the edges (HTTP routes, socket sessions) are handed: the broker's parts, built in broker.ts. */
+import type { Redis } from 'ioredis'
+import type Database from 'better-sqlite3'
+import type { Accounts } from './accounts/accounts.js'
+import type { Config } from './config.js'
+import type { Db } from './db/open.js'
+import type { Ledger } from './ledger/ledger.js'
+import type { Transfers } from './ledger/transfers.js'
+import type { Metrics } from './metrics.js'
+
+export interface Services {
+  readonly config: Config
+  readonly db: Db
+  readonly sqlite: Database.Database
+  readonly redis: Redis
+  readonly ledger: Ledger
+  readonly accounts: Accounts
+  readonly transfers: Transfers
+  readonly metrics: Metrics
+}

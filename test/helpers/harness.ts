@@ -1,0 +1,130 @@
+/**
+ * Test harness: a private redis-server per test file, a broker on port 0 over a temp
+ * data directory, and small HTTP helpers. Everything started is stopped in teardown.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { createBroker, type Broker } from '../../src/broker.js'
+import { loadConfig, type Config } from '../../src/config.js'
+import { redisServerAvailable, startRedisServer, type RedisServer } from '../../src/redis/redis-server.js'
+import { toMilli } from '../../src/ledger/amounts.js'
+
+/** The subset of a tap test the harness needs. */
+export interface TestLike {
+  teardown(fn: () => unknown): void
+  testdirName?: string
+}
+
+export function tempDir(prefix = 'horde-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+}
+
+export async function startTestRedis(t: TestLike, options: { appendOnly?: boolean } = {}): Promise<RedisServer> {
+  if (!redisServerAvailable()) {
+    throw new Error('These tests need redis-server on PATH (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis).')
+  }
+  const server = await startRedisServer({ dir: tempDir('horde-redis-'), appendOnly: options.appendOnly ?? true })
+  t.teardown(() => server.kill())
+  return server
+}
+
+export interface TestBroker {
+  broker: Broker
+  config: Config
+  /** http://127.0.0.1:PORT */
+  url: string
+  /** ws://127.0.0.1:PORT */
+  wsUrl: string
+  dataDir: string
+  close(): Promise<void>
+}
+
+export async function startBroker(t: TestLike, options: { redis: RedisServer; env?: Record<string, string>; dataDir?: string }): Promise<TestBroker> {
+  const dataDir = options.dataDir ?? tempDir()
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    REDIS_URL: options.redis.url,
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  })
+  const broker = await createBroker(config)
+  const url = await broker.listen()
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    await broker.close()
+  }
+  t.teardown(close)
+  return { broker, config, url, wsUrl: url.replace(/^http/, 'ws'), dataDir, close }
+}
+
+export interface ApiAnswer<T = any> {
+  status: number
+  body: T
+  headers: Headers
+}
+
+/** A JSON call against the broker. `key` goes in the `apikey` header. */
+export async function api<T = any>(base: string, method: string, route: string, options: { key?: string; body?: unknown; headers?: Record<string, string>; raw?: string } = {}): Promise<ApiAnswer<T>> {
+  const headers: Record<string, string> = { ...options.headers }
+  if (options.key) headers.apikey = options.key
+  let body: string | undefined
+  if (options.raw !== undefined) {
+    body = options.raw
+    headers['content-type'] ??= 'application/json'
+  } else if (options.body !== undefined) {
+    body = JSON.stringify(options.body)
+    headers['content-type'] = 'application/json'
+  }
+  const response = await fetch(base + route, { method, headers, body })
+  const text = await response.text()
+  let parsed: unknown = text
+  try { parsed = text ? JSON.parse(text) : undefined } catch { /* not JSON */ }
+  return { status: response.status, body: parsed as T, headers: response.headers }
+}
+
+export async function registerUser(base: string, username: string): Promise<{ id: number; username: string; key: string }> {
+  const answer = await api(base, 'POST', '/v1/users', { body: { username } })
+  if (answer.status !== 201) throw new Error(`register ${username}: ${answer.status} ${JSON.stringify(answer.body)}`)
+  return { id: answer.body.id, username, key: answer.body.apikey }
+}
+
+/** Mints kudos for a user through the ledger (an admin award), for setting up balances. */
+export function grant(broker: Broker, userId: number, kudos: number): void {
+  broker.services.ledger.post({ kind: 'award', memo: 'test set-up', postings: [{ userId, amount: toMilli(kudos), category: 'awarded' }] })
+}
+
+/** A user's balance in kudos, read from the ledger. */
+export function balanceOf(broker: Broker, userId: number): number {
+  return (broker.services.ledger.account(userId)?.balance ?? 0) / 1000
+}
+
+/** The invariant: the sum of all balances equals all kudos ever minted. */
+export function ledgerInvariant(broker: Broker): { sumBalances: number; minted: number } {
+  const sqlite = broker.services.sqlite
+  const sumBalances = (sqlite.prepare('select coalesce(sum(balance), 0) as s from balances').get() as { s: number }).s
+  const minted = (sqlite.prepare('select coalesce(sum(minted), 0) as s from ledger_entries').get() as { s: number }).s
+  return { sumBalances, minted }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Polls `check` until it returns a truthy value or the time is up. */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 5000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await check()
+      if (value) return value
+    } catch (error) { last = error }
+    await sleep(10)
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`)
+}
