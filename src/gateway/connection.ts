@@ -1,0 +1,157 @@
+/**
+ * One WebSocket peer, as the sessions see it: send a frame (with a cap on what may sit
+ * unsent for a reader that stopped), answer a bad frame with a coded error (closing after
+ * too many), and close with a named code. Plus the `Hub`: this process's connections and
+ * the one heartbeat timer that pings them all.
+ */
+import { EventEmitter } from 'node:events'
+import type { WebSocket } from 'ws'
+import type { ErrorCode } from '../errors.js'
+import { CloseCode, errorFrame, type RequestId } from '../protocol/envelope.js'
+
+/** The three things a session needs from a socket (hocuspocus style): tests can hand in anything with these. */
+export interface PeerSocket {
+  send(data: string): void
+  close(code?: number, reason?: string): void
+  readonly bufferedAmount: number
+}
+
+export interface ConnectionOptions {
+  /** Bytes that may sit unsent before the peer is closed as a slow consumer. */
+  maxBufferedBytes: number
+  /** Malformed frames tolerated before the peer is closed with ProtocolViolation. */
+  maxBadFrames?: number
+}
+
+export class Connection {
+  /** Monotonic milliseconds of the last pong (or of the connection's start). */
+  lastPong: number
+  /** Set once the connection closed or is closing; sends become no-ops. */
+  closed = false
+  private badFrames = 0
+  private readonly closeHandlers: Array<(code: number) => void> = []
+
+  constructor(readonly socket: PeerSocket & Partial<Pick<WebSocket, 'ping' | 'terminate' | 'on'>>, readonly options: ConnectionOptions, readonly remoteAddress = '') {
+    this.lastPong = performance.now()
+  }
+
+  /** Sends one frame. Returns false (and closes the peer) when its send buffer is over the cap. */
+  send(frame: object): boolean {
+    return this.sendText(JSON.stringify(frame))
+  }
+
+  sendText(text: string): boolean {
+    if (this.closed) return false
+    if (this.socket.bufferedAmount > this.options.maxBufferedBytes) {
+      this.close(CloseCode.SlowConsumer, 'send buffer full: read faster')
+      return false
+    }
+    this.socket.send(text)
+    return true
+  }
+
+  /** Answers a command or a bad frame with a coded error; too many bad frames close the peer. */
+  error(code: ErrorCode, message?: string, id?: RequestId, { bad = true } = {}): void {
+    this.send(errorFrame(code, message, id))
+    if (bad && ++this.badFrames > (this.options.maxBadFrames ?? 100)) {
+      this.close(CloseCode.ProtocolViolation, 'too many malformed frames')
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    try {
+      this.socket.close(code, reason.slice(0, 120))
+    } catch {
+      this.socket.terminate?.()
+    }
+    // A peer that stopped reading would never finish the closing handshake.
+    const force = setTimeout(() => this.socket.terminate?.(), 2000)
+    force.unref()
+  }
+
+  /** Registers work to run once when the socket has closed, whoever closed it. */
+  onClose(handler: (code: number) => void): void {
+    this.closeHandlers.push(handler)
+  }
+
+  /** Called by the socket's close event. */
+  closedBySocket(code: number): void {
+    this.closed = true
+    for (const handler of this.closeHandlers.splice(0)) handler(code)
+  }
+}
+
+export interface HubEvents {
+  /** A connection answered a ping: the evidence uptime is paid on. */
+  pong: [Connection]
+}
+
+/**
+ * This process's connections. One interval pings every connection; a connection that has
+ * not answered for one and a half intervals is terminated at the next tick (so a silent
+ * peer is gone within two intervals).
+ */
+export class Hub extends EventEmitter<HubEvents> {
+  readonly connections = new Set<Connection>()
+  private timer: NodeJS.Timeout | undefined
+  private readonly perAddress = new Map<string, number>()
+
+  constructor(private readonly heartbeatMs: number, private readonly maxPerAddress: number) {
+    super()
+  }
+
+  /** Admits a connection unless its address is over its limit. */
+  admit(address: string): boolean {
+    const count = this.perAddress.get(address) ?? 0
+    if (count >= this.maxPerAddress) return false
+    this.perAddress.set(address, count + 1)
+    return true
+  }
+
+  release(address: string): void {
+    const count = (this.perAddress.get(address) ?? 1) - 1
+    if (count <= 0) this.perAddress.delete(address)
+    else this.perAddress.set(address, count)
+  }
+
+  add(connection: Connection): void {
+    this.connections.add(connection)
+    connection.socket.on?.('pong', () => {
+      connection.lastPong = performance.now()
+      this.emit('pong', connection)
+    })
+  }
+
+  remove(connection: Connection): void {
+    this.connections.delete(connection)
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.tick(), this.heartbeatMs)
+    this.timer.unref()
+  }
+
+  /** One heartbeat round: drop the silent, ping the rest. */
+  tick(now = performance.now()): void {
+    const silentFor = this.heartbeatMs * 1.5
+    for (const connection of this.connections) {
+      if (now - connection.lastPong > silentFor) {
+        connection.closed = true
+        connection.socket.terminate?.()
+        continue
+      }
+      try {
+        connection.socket.ping?.()
+      } catch { /* a socket closing under us */ }
+    }
+  }
+
+  /** Closes every connection with `code` (shutdown: GoingAway). */
+  closeAll(code: number, reason: string): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+    for (const connection of this.connections) connection.close(code, reason)
+  }
+}
