@@ -13,6 +13,8 @@ import { createTransfers } from './ledger/transfers.js'
 import { createMetrics } from './metrics.js'
 import { createRedis, findRedis, type RedisTarget } from './redis/connect.js'
 import type { Services } from './services.js'
+import { Hub } from './gateway/connection.js'
+import { CloseCode } from './protocol/envelope.js'
 
 export interface Broker {
   readonly app: FastifyInstance
@@ -48,6 +50,7 @@ export async function createBroker(config: Config): Promise<Broker> {
     accounts: createAccounts(opened.db),
     transfers: createTransfers(opened.db, ledger, { maxKudos: config.kudos.maxTransfer }),
     metrics,
+    hub: new Hub(config.heartbeatSeconds * 1000, config.limits.connectionsPerIp),
   }
   const app = await buildApp(services)
 
@@ -57,10 +60,13 @@ export async function createBroker(config: Config): Promise<Broker> {
     services,
     redisTarget,
     async listen() {
-      return app.listen({ host: config.host, port: config.port })
+      const url = await app.listen({ host: config.host, port: config.port })
+      services.hub.start()
+      return url
     },
     close() {
       closed ??= (async () => {
+        services.hub.closeAll(CloseCode.GoingAway, 'server shutting down')
         await app.close()
         await redis.quit().catch(() => redis.disconnect())
         opened.close()

@@ -7,6 +7,7 @@ import type { Db } from './db/open.js'
 import type { Ledger } from './ledger/ledger.js'
 import type { Transfers } from './ledger/transfers.js'
 import type { Metrics } from './metrics.js'
+import type { Hub } from './gateway/connection.js'
 
 export interface Services {
   readonly config: Config
@@ -17,4 +18,6 @@ export interface Services {
   readonly accounts: Accounts
   readonly transfers: Transfers
   readonly metrics: Metrics
+  /** This process's sockets and their heartbeat. */
+  readonly hub: Hub
 }

@@ -1,0 +1,63 @@
+/**
+ * Registers a WebSocket channel: authentication and per-address limits on the upgrade
+ * (refused with an HTTP error before any socket exists), then the socket is wrapped in a
+ * `Connection` and handed to the session. Messages are attached synchronously, so no early
+ * frame is lost.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Principal, Scope } from '../accounts/accounts.js'
+import { BrokerError } from '../errors.js'
+import { Connection } from '../gateway/connection.js'
+import type { Services } from '../services.js'
+
+export interface SocketSession {
+  /** One incoming frame, as ws delivered it. */
+  onMessage(data: unknown, isBinary: boolean): void
+  /** The socket closed, whoever closed it. */
+  onClose(code: number): void
+}
+
+export interface SocketRouteOptions {
+  /** Scope the key needs; the upgrade is refused (403) without it. */
+  scope: Scope
+  /** Refuse the Anonymous account (401). */
+  registeredOnly?: boolean
+  /** Summary for the OpenAPI document. */
+  summary: string
+  open(connection: Connection, principal: Principal, request: FastifyRequest): SocketSession
+}
+
+export function registerSocketRoute(app: FastifyInstance, services: Services, path: string, options: SocketRouteOptions): void {
+  const { hub, config } = services
+  app.get(path, {
+    websocket: true,
+    schema: { summary: options.summary, tags: ['websocket'] },
+    preValidation: async (request) => {
+      const principal = request.principal
+      if (options.registeredOnly && principal.anonymous) throw new BrokerError('unauthorized', 'This channel needs an API key')
+      if (!principal.scopes.has(options.scope)) throw new BrokerError('insufficient_scope', `This API key lacks the ${options.scope} scope`)
+      if (!hub.admit(request.ip)) throw new BrokerError('too_many_connections')
+      // Released when the socket closes; if the upgrade fails after this point, on response.
+      ;(request as FastifyRequest & { admitted?: boolean }).admitted = true
+    },
+  }, (socket, request) => {
+    const connection = new Connection(socket, { maxBufferedBytes: config.limits.sendBufferBytes }, request.ip)
+    hub.add(connection)
+    const session = options.open(connection, request.principal, request)
+    socket.on('message', (data, isBinary) => {
+      try {
+        session.onMessage(data, isBinary)
+      } catch (error) {
+        request.log.error({ err: error }, 'session failed on a frame')
+        connection.error('internal', undefined, undefined, { bad: false })
+      }
+    })
+    socket.on('error', () => { /* 'close' follows */ })
+    socket.on('close', (code) => {
+      hub.remove(connection)
+      hub.release(request.ip)
+      connection.closedBySocket(code)
+      session.onClose(code)
+    })
+  })
+}
