@@ -3,6 +3,7 @@
  * `main.ts` calls it for the real process; tests call it with a temp dir and their own Redis.
  */
 import path from 'node:path'
+import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { createAccounts } from './accounts/accounts.js'
 import type { Config } from './config.js'
@@ -12,6 +13,13 @@ import { createLedger } from './ledger/ledger.js'
 import { createTransfers } from './ledger/transfers.js'
 import { createMetrics } from './metrics.js'
 import { createRedis, findRedis, type RedisTarget } from './redis/connect.js'
+import { loadModelRegistry } from './economy/models.js'
+import { createMemoryFanout } from './gateway/fanout.js'
+import { createPipeline, type Pipeline } from './gateway/pipeline.js'
+import { registerGenerateRoutes } from './http/routes/generate.js'
+import { registerSocketRoutes } from './http/routes/sockets.js'
+import { JobQueue } from './queue/job-queue.js'
+import { createKeys } from './queue/keys.js'
 import type { Services } from './services.js'
 import { Hub } from './gateway/connection.js'
 import { CloseCode } from './protocol/envelope.js'
@@ -19,6 +27,7 @@ import { CloseCode } from './protocol/envelope.js'
 export interface Broker {
   readonly app: FastifyInstance
   readonly services: Services
+  readonly pipeline: Pipeline
   readonly redisTarget: RedisTarget
   /** Listens on the configured host and port; returns the base URL. */
   listen(): Promise<string>
@@ -29,6 +38,7 @@ export interface Broker {
 export const DB_FILE = 'horde.sqlite'
 
 export async function createBroker(config: Config): Promise<Broker> {
+  const models = loadModelRegistry(config.modelsFile)
   const opened = openDb(path.join(config.dataDir, DB_FILE), { synchronous: config.sqliteSynchronous })
   let redisTarget: RedisTarget
   try {
@@ -39,6 +49,11 @@ export async function createBroker(config: Config): Promise<Broker> {
   }
   const redis = createRedis(redisTarget.url, 'horde-broker')
   const metrics = createMetrics()
+  const log = pino({
+    level: config.logLevel,
+    // API keys travel in these headers: never log them.
+    redact: ['req.headers.apikey', 'req.headers.authorization', 'req.headers.cookie'],
+  })
   const ledger = createLedger(opened.db)
   ledger.events.on('change', (change) => metrics.ledgerPostings.inc({ kind: change.kind }))
   const services: Services = {
@@ -50,14 +65,27 @@ export async function createBroker(config: Config): Promise<Broker> {
     accounts: createAccounts(opened.db),
     transfers: createTransfers(opened.db, ledger, { maxKudos: config.kudos.maxTransfer }),
     metrics,
+    log,
     hub: new Hub(config.heartbeatSeconds * 1000, config.limits.connectionsPerIp),
   }
-  const app = await buildApp(services)
+  const keys = createKeys(config.redisPrefix)
+  const jobQueue = new JobQueue({ redis, keys, lockMs: config.jobLockSeconds * 1000, maxAttempts: config.jobMaxAttempts })
+  const subscriber = createRedis(redisTarget.url, 'horde-broker-sub')
+  const pipeline = createPipeline({ services, jobQueue, fanout: createMemoryFanout(), models, keys, subscriber })
+  await jobQueue.loadClasses()
+  jobQueue.start()
+  const app = await buildApp(services, {
+    extend(app) {
+      registerGenerateRoutes(app, services, pipeline)
+      registerSocketRoutes(app, services, pipeline)
+    },
+  })
 
   let closed: Promise<void> | undefined
   return {
     app,
     services,
+    pipeline,
     redisTarget,
     async listen() {
       const url = await app.listen({ host: config.host, port: config.port })
@@ -66,8 +94,11 @@ export async function createBroker(config: Config): Promise<Broker> {
     },
     close() {
       closed ??= (async () => {
+        pipeline.stopAccepting()
         services.hub.closeAll(CloseCode.GoingAway, 'server shutting down')
         await app.close()
+        await pipeline.close()
+        await jobQueue.close()
         await redis.quit().catch(() => redis.disconnect())
         opened.close()
         if (redisTarget.owned) await redisTarget.owned.stop()

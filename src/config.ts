@@ -58,6 +58,10 @@ export interface Config {
   readonly heartbeatSeconds: number
   /** Public base URL, used for OAuth redirects and secure cookies. */
   readonly publicUrl: string
+  /** Seconds a dispatched job stays locked without renewal: a crashed process's jobs return after this. */
+  readonly jobLockSeconds: number
+  /** Dispatch attempts before a job that keeps losing its worker fails for good. */
+  readonly jobMaxAttempts: number
   /** `synchronous` pragma for the ledger: FULL survives power loss, NORMAL only process crashes. */
   readonly sqliteSynchronous: 'FULL' | 'NORMAL'
   readonly kudos: KudosConfig
@@ -129,6 +133,8 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     modelsFile: path.resolve(cwd, env.MODELS_FILE || 'config/models.json'),
     heartbeatSeconds: num(env, 'HEARTBEAT_SECONDS', 15, 0.05, 3600),
     publicUrl: url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://${host}:${port}`,
+    jobLockSeconds: num(env, 'JOB_LOCK_SECONDS', 30, 0.5, 3600),
+    jobMaxAttempts: int(env, 'JOB_MAX_ATTEMPTS', 5, 1, 100),
     sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', 'FULL', ['FULL', 'NORMAL'] as const),
     kudos: {
       generationDivisor: num(env, 'KUDOS_GENERATION_DIVISOR', 125, 1, 1e6),

@@ -8,6 +8,7 @@ import type { Ledger } from './ledger/ledger.js'
 import type { Transfers } from './ledger/transfers.js'
 import type { Metrics } from './metrics.js'
 import type { Hub } from './gateway/connection.js'
+import type { Logger } from 'pino'
 
 export interface Services {
   readonly config: Config
@@ -20,4 +21,6 @@ export interface Services {
   readonly metrics: Metrics
   /** This process's sockets and their heartbeat. */
   readonly hub: Hub
+  /** The process logger (fastify's too). Never given API keys or prompt text at info level. */
+  readonly log: Logger
 }

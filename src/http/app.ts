@@ -2,7 +2,7 @@
  * Builds the fastify app: the only place (with its routes) that imports fastify. It is handed
  * the broker's services and turns their coded errors into HTTP answers.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
 import fastifyWebsocket from '@fastify/websocket'
 import { ERRORS, BrokerError, isBrokerError, type ErrorCode } from '../errors.js'
@@ -36,11 +36,7 @@ export function presentedKey(request: FastifyRequest): string | undefined {
 export async function buildApp(services: Services, hooks: AppHooks = {}): Promise<FastifyInstance> {
   const { config, metrics } = services
   const app = Fastify({
-    logger: {
-      level: config.logLevel,
-      // API keys travel in these headers: never log them.
-      redact: ['req.headers.apikey', 'req.headers.authorization', 'req.headers.cookie'],
-    },
+    loggerInstance: services.log as unknown as FastifyBaseLogger,
     bodyLimit: config.limits.maxFrameBytes,
     trustProxy: false,
     return503OnClosing: true,

@@ -1,0 +1,138 @@
+/**
+ * The reference worker's protocol side: holds one socket to the broker, announces what it
+ * serves, runs pushed jobs on a backend and streams their text back chunk by chunk.
+ * Reconnects with back-off when the close code says so.
+ */
+import { EventEmitter } from 'node:events'
+import WebSocket from 'ws'
+import { shouldReconnect } from '../protocol/envelope.js'
+import type { Backend } from './backends/backend.js'
+
+export interface WorkerClientOptions {
+  /** Broker base URL (http(s):// or ws(s)://). */
+  url: string
+  key: string
+  name: string
+  models: string[]
+  maxLength: number
+  maxContextLength: number
+  threads?: number
+  priorityUsernames?: string[]
+  backend: Backend
+  /** Reconnect after a close that allows it (default true). */
+  reconnect?: boolean
+}
+
+export interface WorkerClientEvents {
+  ready: [{ worker_id: number; name: string }]
+  job: [string]
+  settled: [{ job: string; outcome: string; tokens: number; kudos: number }]
+  closed: [{ code: number; reason: string }]
+  error: [Error]
+}
+
+export function socketUrl(base: string, path: string): string {
+  return base.replace(/^http/, 'ws').replace(/\/+$/, '') + path
+}
+
+export class WorkerClient extends EventEmitter<WorkerClientEvents> {
+  private ws: WebSocket | undefined
+  private stopped = false
+  private attempt = 0
+  private readonly running = new Map<string, AbortController>()
+
+  constructor(readonly options: WorkerClientOptions) {
+    super()
+  }
+
+  /** Connects and resolves once the broker has accepted the announcement. */
+  start(): Promise<void> {
+    const ready = new Promise<void>((resolve, reject) => {
+      this.once('ready', () => resolve())
+      this.once('closed', ({ code, reason }) => reject(new Error(`closed before ready: ${code} ${reason}`)))
+    })
+    this.connect()
+    return ready
+  }
+
+  private connect(): void {
+    const ws = new WebSocket(socketUrl(this.options.url, '/v1/worker'), { headers: { apikey: this.options.key } })
+    this.ws = ws
+    ws.on('message', (data) => this.onFrame(JSON.parse(String(data))))
+    ws.on('error', (error) => this.emit('error', error))
+    ws.on('unexpected-response', (_req, res) => {
+      this.emit('error', new Error(`the broker refused the worker socket: HTTP ${res.statusCode}`))
+      ws.terminate()
+    })
+    ws.on('close', (code, reason) => {
+      for (const controller of this.running.values()) controller.abort()
+      this.running.clear()
+      this.emit('closed', { code, reason: String(reason) })
+      if (!this.stopped && this.options.reconnect !== false && shouldReconnect(code)) {
+        const delay = Math.min(30_000, 250 * 2 ** this.attempt++) * (0.5 + Math.random() / 2)
+        setTimeout(() => { if (!this.stopped) this.connect() }, delay).unref()
+      }
+    })
+  }
+
+  private send(frame: unknown): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame))
+  }
+
+  private onFrame(frame: any): void {
+    switch (frame.type) {
+      case 'welcome':
+        this.send({
+          type: 'announce', id: 'announce', name: this.options.name, models: this.options.models,
+          max_length: this.options.maxLength, max_context_length: this.options.maxContextLength,
+          threads: this.options.threads ?? 1, priority_usernames: this.options.priorityUsernames ?? [],
+        })
+        return
+      case 'ready':
+        this.attempt = 0
+        this.emit('ready', frame)
+        return
+      case 'job':
+        void this.run(frame)
+        return
+      case 'cancel':
+        this.running.get(frame.job)?.abort()
+        return
+      case 'settled':
+        this.emit('settled', frame)
+        return
+      case 'error':
+        this.emit('error', new Error(`${frame.code}: ${frame.message}`))
+        return
+    }
+  }
+
+  private async run(job: { job: string; prompt: string; model: string; max_length: number; max_context_length: number; params: Record<string, unknown> }): Promise<void> {
+    const controller = new AbortController()
+    this.running.set(job.job, controller)
+    this.emit('job', job.job)
+    let seq = 0
+    try {
+      for await (const text of this.options.backend.generate(job, controller.signal)) {
+        if (controller.signal.aborted) return
+        this.send({ type: 'chunk', job: job.job, seq: seq++, text })
+      }
+      if (!controller.signal.aborted) this.send({ type: 'done', job: job.job, chunks: seq })
+    } catch (error) {
+      if (!controller.signal.aborted) this.send({ type: 'fail', job: job.job, reason: (error as Error).message.slice(0, 500) })
+    } finally {
+      this.running.delete(job.job)
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    for (const controller of this.running.values()) controller.abort()
+    const ws = this.ws
+    if (!ws || ws.readyState === WebSocket.CLOSED) return
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve())
+      ws.close(1000, 'worker stopping')
+    })
+  }
+}

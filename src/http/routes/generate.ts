@@ -1,0 +1,29 @@
+/** Generation over REST: submit, status and result, cancel; and the horde's status. */
+import type { FastifyInstance } from 'fastify'
+import { Type } from '@sinclair/typebox'
+import { GenerateBody } from '../../protocol/client.js'
+import type { Pipeline } from '../../gateway/pipeline.js'
+import type { Services } from '../../services.js'
+import { errorResponses } from '../schemas.js'
+
+const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
+
+export function registerGenerateRoutes(app: FastifyInstance, _services: Services, pipeline: Pipeline): void {
+  app.post<{ Body: GenerateBody }>('/v1/generate', {
+    schema: {
+      summary: 'Submit a prompt. The answer comes at once with the request id; follow it with GET or the client socket.',
+      tags: ['generate'], body: GenerateBody, response: errorResponses,
+    },
+  }, async (request, reply) => {
+    const accepted = await pipeline.submit(request.principal, request.body, request.ip)
+    return reply.status(202).send({ id: accepted.id, state: 'waiting', position: accepted.position, is_possible: accepted.isPossible, eta_seconds: accepted.eta })
+  })
+
+  app.get<{ Params: { id: string } }>('/v1/generate/:id', {
+    schema: { summary: 'Status of a request; the text once it is done', tags: ['generate'], params: IdParam },
+  }, async (request) => pipeline.view(request.principal, request.params.id))
+
+  app.delete<{ Params: { id: string } }>('/v1/generate/:id', {
+    schema: { summary: 'Cancel a request: waiting ones end at once, running ones are stopped on the worker and pay for what was delivered', tags: ['generate'], params: IdParam },
+  }, async (request) => pipeline.cancel(request.principal, request.params.id))
+}

@@ -1,0 +1,35 @@
+/** The worker and client WebSocket channels. */
+import type { FastifyInstance } from 'fastify'
+import { ClientSession } from '../../gateway/client-session.js'
+import type { Pipeline } from '../../gateway/pipeline.js'
+import { WorkerSession } from '../../gateway/worker-session.js'
+import { PROTOCOL_VERSION } from '../../protocol/envelope.js'
+import type { Services } from '../../services.js'
+import { registerSocketRoute } from '../socket-route.js'
+
+export function registerSocketRoutes(app: FastifyInstance, services: Services, pipeline: Pipeline): void {
+  const heartbeatMs = services.config.heartbeatSeconds * 1000
+
+  registerSocketRoute(app, services, '/v1/worker', {
+    scope: 'work',
+    registeredOnly: true,
+    summary: 'Worker channel: announce, receive jobs, stream chunks (see docs/protocol.md)',
+    open(connection, principal) {
+      const session = new WorkerSession(connection, principal, pipeline.host)
+      connection.send({ type: 'welcome', protocol: PROTOCOL_VERSION, heartbeat_ms: heartbeatMs })
+      return session
+    },
+  })
+
+  registerSocketRoute(app, services, '/v1/client', {
+    scope: 'generate',
+    summary: 'Client channel: submit, attach, cancel; text streamed as it is made (see docs/protocol.md)',
+    open(connection, principal, request) {
+      const session = new ClientSession(connection, principal, request.ip, pipeline)
+      services.metrics.clientsConnected.inc()
+      connection.onClose(() => services.metrics.clientsConnected.dec())
+      connection.send({ type: 'welcome', protocol: PROTOCOL_VERSION, user: principal.username })
+      return session
+    },
+  })
+}

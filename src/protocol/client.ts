@@ -1,0 +1,34 @@
+/**
+ * The client channel (`/v1/client`) and the REST generate body, protocol version 1.
+ * docs/protocol.md describes the same messages.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { RequestId } from './envelope.js'
+
+/** Sampler parameters are passed through to the worker untouched; only their size is bounded. */
+export const SamplerParams = Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.Number(), Type.String({ maxLength: 1000 }), Type.Boolean(), Type.Null(), Type.Array(Type.Union([Type.Number(), Type.String({ maxLength: 200 })]), { maxItems: 64 })]), { maxProperties: 64 })
+
+export const GenerateBody = Type.Object({
+  prompt: Type.String({ minLength: 1 }),
+  /** Models acceptable for this request; omitted or empty: any model. */
+  models: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 20 })),
+  max_length: Type.Optional(Type.Integer({ minimum: 1, default: 80 })),
+  max_context_length: Type.Optional(Type.Integer({ minimum: 1, default: 1024 })),
+  params: Type.Optional(SamplerParams),
+}, { additionalProperties: false })
+export type GenerateBody = Static<typeof GenerateBody>
+
+export const Submit = Type.Object({
+  type: Type.Literal('submit'),
+  id: RequestId,
+  ...GenerateBody.properties,
+}, { additionalProperties: false })
+
+export const RequestRef = Type.String({ minLength: 1, maxLength: 64 })
+
+export const Attach = Type.Object({ type: Type.Literal('attach'), id: RequestId, request: RequestRef }, { additionalProperties: false })
+export const Cancel = Type.Object({ type: Type.Literal('cancel'), id: RequestId, request: RequestRef }, { additionalProperties: false })
+
+export type ClientMessage = Static<typeof Submit> | Static<typeof Attach> | Static<typeof Cancel>
+
+export const clientSchemas = { submit: Submit, attach: Attach, cancel: Cancel }
