@@ -71,6 +71,8 @@ export async function createBroker(config: Config): Promise<Broker> {
   const keys = createKeys(config.redisPrefix)
   const jobQueue = new JobQueue({ redis, keys, lockMs: config.jobLockSeconds * 1000, maxAttempts: config.jobMaxAttempts })
   const subscriber = createRedis(redisTarget.url, 'horde-broker-sub')
+  // ioredis reconnects by itself; an error event without a listener would crash the process.
+  for (const client of [redis, subscriber]) client.on('error', (error) => log.warn({ err: error }, 'redis connection error'))
   const pipeline = createPipeline({ services, jobQueue, fanout: createMemoryFanout(), models, keys, subscriber })
   await jobQueue.loadClasses()
   jobQueue.start()

@@ -52,7 +52,9 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   app.removeContentTypeParser('text/plain')
 
   app.decorateRequest('principal', undefined as unknown as Principal)
-  app.addHook('onRequest', async (request) => {
+  // Authentication runs at preValidation, not onRequest: an error thrown at onRequest on a
+  // WebSocket upgrade leaves the raw socket open, and a refused upgrade must end cleanly.
+  app.addHook('preValidation', async (request) => {
     request.principal = services.accounts.authenticate(presentedKey(request))
   })
   app.addHook('onResponse', async (request, reply) => {

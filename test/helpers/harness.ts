@@ -16,6 +16,22 @@ export interface TestLike {
   testdirName?: string
 }
 
+const cleanups = new WeakMap<TestLike, Array<() => unknown>>()
+
+/** Registers clean-up work that runs last-in, first-out (a broker closes before its Redis stops). */
+export function defer(t: TestLike, fn: () => unknown): void {
+  let list = cleanups.get(t)
+  if (!list) {
+    const created: Array<() => unknown> = []
+    cleanups.set(t, created)
+    t.teardown(async () => {
+      for (const cleanup of created.reverse()) await cleanup()
+    })
+    list = created
+  }
+  list.push(fn)
+}
+
 export function tempDir(prefix = 'horde-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 }
@@ -25,7 +41,7 @@ export async function startTestRedis(t: TestLike, options: { appendOnly?: boolea
     throw new Error('These tests need redis-server on PATH (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis).')
   }
   const server = await startRedisServer({ dir: tempDir('horde-redis-'), appendOnly: options.appendOnly ?? true })
-  t.teardown(() => server.kill())
+  defer(t, () => server.kill())
   return server
 }
 
@@ -58,7 +74,7 @@ export async function startBroker(t: TestLike, options: { redis: RedisServer; en
     closed = true
     await broker.close()
   }
-  t.teardown(close)
+  defer(t, close)
   return { broker, config, url, wsUrl: url.replace(/^http/, 'ws'), dataDir, close }
 }
 

@@ -12,8 +12,8 @@ export interface Peer {
   close(): void
 }
 
-export async function connect(url: string, key?: string, headers: Record<string, string> = {}): Promise<Peer> {
-  const ws = new WebSocket(url, { headers: key ? { apikey: key, ...headers } : headers })
+export async function connect(url: string, key?: string, headers: Record<string, string> = {}, options: { autoPong?: boolean } = {}): Promise<Peer> {
+  const ws = new WebSocket(url, { headers: key ? { apikey: key, ...headers } : headers, autoPong: options.autoPong ?? true })
   const frames: any[] = []
   const taken = new Set<any>()
   const waiters: Array<() => void> = []
