@@ -25,6 +25,8 @@ export interface DispatcherDeps {
   log(error: unknown): void
   /** Seconds between safety sweeps over queues with waiting jobs. */
   sweepSeconds?: number
+  /** Awaited before choosing among waiting jobs: lets pending priority moves land first. */
+  settled?: () => Promise<void>
 }
 
 export interface Dispatcher {
@@ -154,6 +156,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   }
 
   async function claimFor(session: WorkerSession): Promise<ClaimedJob | undefined | null> {
+    if (deps.settled) await deps.settled()
     const preferred = await preferredCandidate(session)
     if (preferred) {
       // Lift it to the reserved top priority and pop its queue: it is the head now, unless

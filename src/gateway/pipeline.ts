@@ -23,6 +23,10 @@ import type { Services } from '../services.js'
 import type { Fanout, RequestEvent } from './fanout.js'
 import type { RunningJob, WorkerHost, WorkerSession } from './worker-session.js'
 import { createDispatcher, type Dispatcher } from './dispatcher.js'
+import { UptimeTracker, type UptimeClock } from '../economy/uptime.js'
+import { createUptimePayer } from './uptime-payer.js'
+import { createReprioritizer } from '../queue/reprioritize.js'
+import type { Connection } from './connection.js'
 
 export type RequestState = 'waiting' | 'running' | 'done' | 'failed' | 'cancelled'
 const FINAL = new Set(['done', 'failed', 'cancelled'])
@@ -51,6 +55,8 @@ export interface PipelineDeps {
   keys: Keys
   /** A second Redis connection for pub/sub. */
   subscriber: Redis
+  /** The clock uptime is measured on (tests inject one). */
+  clock?: UptimeClock
 }
 
 /** A sortable, unguessable request id: base-36 time, then 64 random bits. */
@@ -74,7 +80,28 @@ export function createPipeline(deps: PipelineDeps) {
   const selectState = db.select({ state: requests.state, userId: requests.userId }).from(requests).where(eq(requests.id, sql.placeholder('id'))).prepare()
 
   const warn = (error: unknown) => services.log.warn({ err: error }, 'pipeline')
-  const dispatcher: Dispatcher = createDispatcher({ jobQueue, redis, subscriber: deps.subscriber, keys, sessions, deliver, log: warn })
+
+  // --- the economy in motion: uptime from pongs, priorities from balances ---------------------
+  const byConnection = new Map<Connection, WorkerSession>()
+  const uptime = new UptimeTracker(config.heartbeatSeconds * 1000, deps.clock)
+  const uptimePayer = createUptimePayer(services, models, uptime, () => sessions)
+  const onPong = (connection: Connection) => {
+    const session = byConnection.get(connection)
+    if (session?.info) uptime.pong(session.info.name)
+  }
+  services.hub.on('pong', onPong)
+  const reprioritizer = createReprioritizer({
+    redis, keys, jobQueue, ageingBonusPer10s: config.kudos.ageingBonusPer10s, log: warn,
+    balanceOf: (userId) => ledger.account(userId)?.balance ?? 0,
+    usersWaiting: () => db.selectDistinct({ userId: requests.userId }).from(requests).where(eq(requests.state, 'waiting')).all().map((r) => r.userId),
+  })
+  const onBalance = (change: { userId: number }) => reprioritizer.balanceChanged(change.userId)
+  const dispatcher: Dispatcher = createDispatcher({
+    jobQueue, redis, subscriber: deps.subscriber, keys, sessions, deliver, log: warn,
+    // A payment just made must move the payer's other requests before the next pick.
+    settled: () => reprioritizer.idle(),
+  })
+  ledger.events.on('change', onBalance)
 
   // --- submission -----------------------------------------------------------------------
 
@@ -244,6 +271,7 @@ export function createPipeline(deps: PipelineDeps) {
         threads: message.threads ?? 1, preferred,
       }
       workersByName.set(name, session)
+      byConnection.set(session.connection, session)
       sessions.add(session)
       metrics.workersConnected.set(sessions.size)
       await dispatcher.workerJoined(session)
@@ -290,7 +318,19 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   function releaseWorker(session: WorkerSession, reason: string): void {
-    if (session.info && workersByName.get(session.info.name) === session) workersByName.delete(session.info.name)
+    byConnection.delete(session.connection)
+    if (session.info) {
+      try {
+        uptimePayer.flush([session])
+      } catch (error) {
+        warn(error)
+      }
+      // A replaced session's name lives on in its successor: keep that timeline.
+      if (workersByName.get(session.info.name) === session) {
+        workersByName.delete(session.info.name)
+        uptime.forget(session.info.name)
+      }
+    }
     if (sessions.delete(session)) {
       metrics.workersConnected.set(sessions.size)
       dispatcher.workerLeft(session)
@@ -457,6 +497,9 @@ export function createPipeline(deps: PipelineDeps) {
     expireOld,
     host,
     dispatcher,
+    reprioritizer,
+    uptime,
+    uptimePayer,
     sessions,
     running,
     fanout,
@@ -471,6 +514,11 @@ export function createPipeline(deps: PipelineDeps) {
       closing = true
       clearInterval(expiryTimer)
       clearInterval(positionTimer)
+      services.hub.off('pong', onPong)
+      ledger.events.off('change', onBalance)
+      uptimePayer.close()
+      reprioritizer.close()
+      await reprioritizer.idle()
       await dispatcher.close()
     },
   }

@@ -114,6 +114,23 @@ export function grant(broker: Broker, userId: number, kudos: number): void {
   broker.services.ledger.post({ kind: 'award', memo: 'test set-up', postings: [{ userId, amount: toMilli(kudos), category: 'awarded' }] })
 }
 
+/**
+ * Sets a user's balance to exactly `kudos` (negative allowed): an award up, or a balanced
+ * transfer-kind entry down to a sink account (which keeps the mint invariant true).
+ */
+export function setBalance(broker: Broker, userId: number, kudos: number): void {
+  const delta = toMilli(kudos) - (broker.services.ledger.account(userId)?.balance ?? 0)
+  if (delta > 0) grant(broker, userId, delta / 1000)
+  if (delta < 0) {
+    let sink = broker.services.accounts.byName('test-sink')
+    sink ??= broker.services.accounts.createUser('test-sink')
+    broker.services.ledger.post({ kind: 'transfer', ref: `set-balance-${userId}-${Date.now()}-${Math.random()}`, memo: 'test set-up', postings: [
+      { userId, amount: delta, category: 'sent', counterpartyId: sink.id },
+      { userId: sink.id, amount: -delta, category: 'received', counterpartyId: userId },
+    ] })
+  }
+}
+
 /** A user's balance in kudos, read from the ledger. */
 export function balanceOf(broker: Broker, userId: number): number {
   return (broker.services.ledger.account(userId)?.balance ?? 0) / 1000
