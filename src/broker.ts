@@ -14,6 +14,7 @@ import { createTransfers } from './ledger/transfers.js'
 import { createMetrics } from './metrics.js'
 import { createRedis, findRedis, type RedisTarget } from './redis/connect.js'
 import { loadModelRegistry } from './economy/models.js'
+import type { UptimeClock } from './economy/uptime.js'
 import { createMemoryFanout } from './gateway/fanout.js'
 import { createPipeline, type Pipeline } from './gateway/pipeline.js'
 import { registerGenerateRoutes } from './http/routes/generate.js'
@@ -37,7 +38,12 @@ export interface Broker {
 
 export const DB_FILE = 'horde.sqlite'
 
-export async function createBroker(config: Config): Promise<Broker> {
+export interface BrokerOptions {
+  /** The clock uptime is measured on; tests inject one. */
+  clock?: UptimeClock
+}
+
+export async function createBroker(config: Config, options: BrokerOptions = {}): Promise<Broker> {
   const models = loadModelRegistry(config.modelsFile)
   const opened = openDb(path.join(config.dataDir, DB_FILE), { synchronous: config.sqliteSynchronous })
   let redisTarget: RedisTarget
@@ -73,7 +79,7 @@ export async function createBroker(config: Config): Promise<Broker> {
   const subscriber = createRedis(redisTarget.url, 'horde-broker-sub')
   // ioredis reconnects by itself; an error event without a listener would crash the process.
   for (const client of [redis, subscriber]) client.on('error', (error) => log.warn({ err: error }, 'redis connection error'))
-  const pipeline = createPipeline({ services, jobQueue, fanout: createMemoryFanout(), models, keys, subscriber })
+  const pipeline = createPipeline({ services, jobQueue, fanout: createMemoryFanout(), models, keys, subscriber, clock: options.clock })
   await jobQueue.loadClasses()
   jobQueue.start()
   const app = await buildApp(services, {

@@ -37,6 +37,9 @@ export class ClientSession {
     switch (message.type) {
       case 'submit': {
         if (this.watched.size >= MAX_WATCHED) throw new BrokerError('too_many_active', `A socket may watch at most ${MAX_WATCHED} requests`)
+        if (!this.pipeline.submitAllowed(this.principal, this.address)) {
+          throw new BrokerError('too_many_requests', 'Too many submissions per second')
+        }
         const { id: _id, type: _type, ...body } = message
         const accepted = await this.pipeline.submit(this.principal, body, this.address, (request) => this.watch(request))
         this.connection.send({ type: 'accepted', id: message.id, request: accepted.id })

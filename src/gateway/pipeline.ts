@@ -27,6 +27,7 @@ import { UptimeTracker, type UptimeClock } from '../economy/uptime.js'
 import { createUptimePayer } from './uptime-payer.js'
 import { createReprioritizer } from '../queue/reprioritize.js'
 import type { Connection } from './connection.js'
+import { TokenBuckets } from './token-bucket.js'
 
 export type RequestState = 'waiting' | 'running' | 'done' | 'failed' | 'cancelled'
 const FINAL = new Set(['done', 'failed', 'cancelled'])
@@ -154,6 +155,12 @@ export function createPipeline(deps: PipelineDeps) {
     const [position, isPossible] = await Promise.all([jobQueue.position(cls.queue, id, priority), dispatcher.isPossible(cls)])
     dispatcher.jobAvailable(cls.queue, true)
     return { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls) }
+  }
+
+  const submitBuckets = new TokenBuckets(config.limits.submitsPerSecond, Math.max(1, Math.ceil(config.limits.submitsPerSecond)))
+  /** Socket submissions per second, per user (per address for anonymous use). */
+  function submitAllowed(principal: Principal, address: string): boolean {
+    return submitBuckets.take(principal.anonymous ? `ip:${address}` : `user:${principal.userId}`)
   }
 
   // --- queue positions, pushed to watchers -------------------------------------------------
@@ -490,6 +497,7 @@ export function createPipeline(deps: PipelineDeps) {
 
   return {
     submit,
+    submitAllowed,
     watchPosition,
     pushPositions,
     cancel,

@@ -5,6 +5,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import fastifySwagger from '@fastify/swagger'
 import fastifyWebsocket from '@fastify/websocket'
+import fastifyRateLimit from '@fastify/rate-limit'
 import { ERRORS, BrokerError, isBrokerError, type ErrorCode } from '../errors.js'
 import type { Principal } from '../accounts/accounts.js'
 import { bodyAjv, paramsAjv } from '../protocol/validate.js'
@@ -75,6 +76,14 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
       security: [{ apikey: [] }],
     },
   })
+  await app.register(fastifyRateLimit, {
+    global: false,
+    redis: services.redis,
+    nameSpace: `${config.redisPrefix}:ratelimit:`,
+    // After authentication, so that limits can be per user.
+    hook: 'preHandler',
+    errorResponseBuilder: (_request, context) => ({ statusCode: 429, code: 'FST_ERR_RATE_LIMIT', message: `Rate limit: at most ${context.max} per ${context.after}` }),
+  })
   await app.register(fastifyWebsocket, {
     options: { maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false },
   })
@@ -100,7 +109,7 @@ export function toBrokerError(error: Error & { code?: string; statusCode?: numbe
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new BrokerError('unsupported_media_type')
     case 'FST_ERR_RATE_LIMIT':
-      return new BrokerError('too_many_requests')
+      return new BrokerError('too_many_requests', error.message)
   }
   if (error instanceof SyntaxError) return new BrokerError('invalid_json', error.message)
   const status = error.statusCode ?? 500

@@ -8,8 +8,17 @@ import { errorResponses } from '../schemas.js'
 
 const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 
-export function registerGenerateRoutes(app: FastifyInstance, _services: Services, pipeline: Pipeline): void {
+export function registerGenerateRoutes(app: FastifyInstance, services: Services, pipeline: Pipeline): void {
+  const perSecond = services.config.limits.submitsPerSecond
   app.post<{ Body: GenerateBody }>('/v1/generate', {
+    config: {
+      // Per user, or per address for anonymous use; counted in Redis, so shared by every process.
+      rateLimit: {
+        max: Math.max(1, Math.round(perSecond)),
+        timeWindow: perSecond >= 1 ? 1000 : Math.round(1000 / perSecond),
+        keyGenerator: (request) => (request.principal && !request.principal.anonymous ? `user:${request.principal.userId}` : `ip:${request.ip}`),
+      },
+    },
     schema: {
       summary: 'Submit a prompt. The answer comes at once with the request id; follow it with GET or the client socket.',
       tags: ['generate'], body: GenerateBody, response: errorResponses,
