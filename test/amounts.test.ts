@@ -14,7 +14,7 @@ t.test('parseKudos refuses everything else with a code', async (t) => {
     ['0x10', 'invalid_amount'], [1e-7, 'invalid_amount'], [1e21, 'amount_too_large'], [1e9 + 1, 'amount_too_large'], ['-0.5', 'invalid_amount'],
   ]
   for (const [input, code] of bad) {
-    t.throws(() => parseKudos(input, 1e9), (e: unknown) => e instanceof BrokerError && e.code === code, `${String(input)} -> ${code}`)
+    t.throws(() => parseKudos(input, 1e9), { name: 'BrokerError', code }, `${String(input)} -> ${code}`)
   }
 })
 

@@ -232,7 +232,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     async workerJoined(session) {
       const info = session.info!
       globalCache = undefined
-      await redis.hset(keys.workers, info.name, JSON.stringify({ models: info.modelList, maxLength: info.maxLength, maxContextLength: info.maxContextLength }))
+      await redis.hset(keys.workers, info.name, JSON.stringify({
+        name: info.name, owner: session.principal.username, models: info.modelList, threads: info.threads,
+        maxLength: info.maxLength, maxContextLength: info.maxContextLength,
+      }))
     },
     workerLeft(session) {
       globalCache = undefined

@@ -28,6 +28,7 @@ import { createUptimePayer } from './uptime-payer.js'
 import { createReprioritizer } from '../queue/reprioritize.js'
 import type { Connection } from './connection.js'
 import { TokenBuckets } from './token-bucket.js'
+import { createStatus, Throughput } from './status.js'
 
 export type RequestState = 'waiting' | 'running' | 'done' | 'failed' | 'cancelled'
 const FINAL = new Set(['done', 'failed', 'cancelled'])
@@ -157,6 +158,8 @@ export function createPipeline(deps: PipelineDeps) {
     return { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls) }
   }
 
+  const throughput = new Throughput()
+  const status = createStatus(services, jobQueue, keys, throughput)
   const submitBuckets = new TokenBuckets(config.limits.submitsPerSecond, Math.max(1, Math.ceil(config.limits.submitsPerSecond)))
   /** Socket submissions per second, per user (per address for anonymous use). */
   function submitAllowed(principal: Principal, address: string): boolean {
@@ -402,6 +405,7 @@ export function createPipeline(deps: PipelineDeps) {
       return true
     })
     metrics.jobs.inc({ outcome })
+    throughput.record(tokens)
     dispatcher.recordCompletion(performance.now() - job.dispatchedAt)
     if (settled) {
       const body = { request: job.request, text, tokens, kudos: toKudos(amount), worker: info.name, model: job.model }
@@ -497,6 +501,7 @@ export function createPipeline(deps: PipelineDeps) {
 
   return {
     submit,
+    status,
     submitAllowed,
     watchPosition,
     pushPositions,

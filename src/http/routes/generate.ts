@@ -28,6 +28,10 @@ export function registerGenerateRoutes(app: FastifyInstance, services: Services,
     return reply.status(202).send({ id: accepted.id, state: 'waiting', position: accepted.position, is_possible: accepted.isPossible, eta_seconds: accepted.eta })
   })
 
+  app.get('/v1/status', {
+    schema: { summary: 'Workers online, waiting requests per model, throughput over the last minute, top kudos holders', tags: ['status'] },
+  }, async () => pipeline.status())
+
   app.get<{ Params: { id: string } }>('/v1/generate/:id', {
     schema: { summary: 'Status of a request; the text once it is done', tags: ['generate'], params: IdParam },
   }, async (request) => pipeline.view(request.principal, request.params.id))

@@ -1,0 +1,69 @@
+/**
+ * The horde at a glance, for `GET /v1/status` and the live status page: workers online (all
+ * processes, from Redis), waiting requests per model, recent throughput, top kudos holders.
+ */
+import { desc, eq, inArray } from 'drizzle-orm'
+import { balances, users, workers } from '../db/schema.js'
+import { toKudos } from '../ledger/amounts.js'
+import type { JobQueue } from '../queue/job-queue.js'
+import type { Keys } from '../queue/keys.js'
+import type { Services } from '../services.js'
+
+export interface StatusSnapshot {
+  workers: Array<{ name: string; owner: string; models: string[]; threads: number; jobs: number; uptime_s: number }>
+  /** Waiting requests per accepted model; `*` counts requests that accept any model. */
+  waiting: Record<string, number>
+  throughput: { jobs_per_min: number; tokens_per_min: number }
+  top: Array<{ username: string; kudos: number }>
+}
+
+/** Completions over the last minute, in one process. */
+export class Throughput {
+  private readonly events: Array<{ at: number; tokens: number }> = []
+
+  record(tokens: number, at = Date.now()): void {
+    this.events.push({ at, tokens })
+    this.trim(at)
+  }
+
+  perMinute(at = Date.now()): { jobs_per_min: number; tokens_per_min: number } {
+    this.trim(at)
+    return { jobs_per_min: this.events.length, tokens_per_min: this.events.reduce((sum, e) => sum + e.tokens, 0) }
+  }
+
+  private trim(at: number): void {
+    let drop = 0
+    while (drop < this.events.length && this.events[drop].at < at - 60_000) drop++
+    if (drop) this.events.splice(0, drop)
+  }
+}
+
+export function createStatus(services: Services, jobQueue: JobQueue, keys: Keys, throughput: Throughput) {
+  const { db, redis, metrics } = services
+  return async function snapshot(): Promise<StatusSnapshot> {
+    const online = Object.values(await redis.hgetall(keys.workers)).map((json) => JSON.parse(json) as { name: string; owner: string; models: string[]; threads: number })
+    const rows = online.length
+      ? db.select({ name: workers.name, jobs: workers.jobs, uptimeMs: workers.uptimeMs }).from(workers).where(inArray(workers.name, online.map((w) => w.name))).all()
+      : []
+    const stats = new Map(rows.map((r) => [r.name, r]))
+    await jobQueue.loadClasses()
+    const queues = [...jobQueue.classes.keys()]
+    const counts = queues.length ? await jobQueue.counts(queues) : new Map<string, number>()
+    const waiting: Record<string, number> = {}
+    for (const [queue, n] of counts) {
+      if (n === 0) continue
+      const cls = jobQueue.classes.get(queue)!
+      for (const model of cls.models.length ? cls.models : ['*']) waiting[model] = (waiting[model] ?? 0) + n
+    }
+    metrics.waitingRequests.reset()
+    for (const [model, n] of Object.entries(waiting)) metrics.waitingRequests.set({ model }, n)
+    const top = db.select({ username: users.username, balance: balances.balance }).from(balances)
+      .innerJoin(users, eq(users.id, balances.userId)).orderBy(desc(balances.balance)).limit(10).all()
+    return {
+      workers: online.map((w) => ({ name: w.name, owner: w.owner, models: w.models, threads: w.threads, jobs: stats.get(w.name)?.jobs ?? 0, uptime_s: Math.round((stats.get(w.name)?.uptimeMs ?? 0) / 1000) })),
+      waiting,
+      throughput: throughput.perMinute(),
+      top: top.map((row) => ({ username: row.username, kudos: toKudos(row.balance) })),
+    }
+  }
+}
