@@ -6,7 +6,7 @@ import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { createAccounts } from './accounts/accounts.js'
 import type { Config } from './config.js'
-import { openDb } from './db/open.js'
+import { DB_FILE, openDb } from './db/open.js'
 import { buildApp } from './http/app.js'
 import { createLedger } from './ledger/ledger.js'
 import { createTransfers } from './ledger/transfers.js'
@@ -26,7 +26,7 @@ export interface Broker {
   close(): Promise<void>
 }
 
-export const DB_FILE = 'horde.sqlite'
+export { DB_FILE }
 
 export async function createBroker(config: Config): Promise<Broker> {
   const opened = openDb(path.join(config.dataDir, DB_FILE), { synchronous: config.sqliteSynchronous })
