@@ -7,7 +7,7 @@ import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { createAccounts } from './accounts/accounts.js'
 import type { Config } from './config.js'
-import { openDb } from './db/open.js'
+import { DB_FILE, openDb } from './db/open.js'
 import { buildApp } from './http/app.js'
 import { createLedger } from './ledger/ledger.js'
 import { createTransfers } from './ledger/transfers.js'
@@ -36,7 +36,7 @@ export interface Broker {
   close(): Promise<void>
 }
 
-export const DB_FILE = 'horde.sqlite'
+export { DB_FILE }
 
 export interface BrokerOptions {
   /** The clock uptime is measured on; tests inject one. */

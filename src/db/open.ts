@@ -22,6 +22,9 @@ export interface OpenedDb {
 export const ANONYMOUS_ID = 0
 export const ANONYMOUS_NAME = 'Anonymous'
 
+/** The database's file name inside the data directory (the broker's and the audit's default). */
+export const DB_FILE = 'horde.sqlite'
+
 export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations')
 
 export interface OpenDbOptions {

@@ -44,3 +44,13 @@ export function toKudos(milli: number): number {
 export function toMilli(kudos: number): number {
   return Math.sign(kudos) * Math.round(Math.abs(kudos) * MILLI)
 }
+
+/**
+ * Milli-kudos as exact decimal text with three decimals (`-12.500`), for reports: integer
+ * arithmetic, so a large total is never shown rounded.
+ */
+export function formatKudos(milli: number): string {
+  const sign = milli < 0 ? '-' : ''
+  const abs = Math.abs(milli)
+  return `${sign}${Math.floor(abs / MILLI)}.${String(abs % MILLI).padStart(3, '0')}`
+}

@@ -23,7 +23,8 @@ export type EntryKind = 'generation' | 'transfer' | 'uptime' | 'award'
 /** Balance categories; each posting counts toward exactly one. */
 export type Category = 'generation' | 'uptime' | 'spent' | 'sent' | 'received' | 'awarded'
 
-const CATEGORY_COLUMN = {
+/** The `balances` column that keeps each category's running total (of absolute amounts). */
+export const CATEGORY_COLUMN = {
   generation: 'earned_generation',
   uptime: 'earned_uptime',
   spent: 'spent',

@@ -1,0 +1,107 @@
+/**
+ * `npm run audit-ledger [-- --db <file>] [-- --json]`: audits the ledger of a broker's
+ * database, read-only (safe while the broker runs), and prints a summary and every problem.
+ * Exit codes: 0 the ledger is sound, 1 it has problems, 2 usage error or unreadable database.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import Database from 'better-sqlite3'
+import { ConfigError, loadConfig } from '../src/config.js'
+import { DB_FILE } from '../src/db/open.js'
+import { formatKudos } from '../src/ledger/amounts.js'
+import { auditLedger, NotALedgerError, type AuditReport } from '../src/ledger/audit.js'
+
+const USAGE = `Usage: npm run audit-ledger -- [--db <file>] [--json]
+
+Audits the kudos ledger: every balance against its postings, the mint invariant,
+each entry, each generation settlement and each transfer. Opens the database read-only.
+
+  --db <file>  the SQLite database (default: $DATA_DIR/${DB_FILE}, DATA_DIR defaults to ./data)
+  --json       print the report as JSON (amounts in milli-kudos)
+  -h, --help   show this help
+
+Exit codes: 0 sound, 1 problems found, 2 usage error or unreadable database.`
+
+function usageError(message: string): never {
+  console.error(`audit-ledger: ${message}`)
+  console.error(USAGE)
+  process.exit(2)
+}
+
+function fail(message: string): never {
+  console.error(`audit-ledger: ${message}`)
+  process.exit(2)
+}
+
+function printSummary(file: string, report: AuditReport): void {
+  const rows: Array<[string, string]> = [
+    ['database', file],
+    ['users', String(report.users)],
+    ['entries', String(report.entries)],
+    ['postings', String(report.postings)],
+    ['minted', `${formatKudos(report.minted)} kudos`],
+    ['sum of balances', `${formatKudos(report.sumBalances)} kudos`],
+    ['problems', String(report.problems.length)],
+  ]
+  const width = Math.max(...rows.map(([label]) => label.length))
+  console.log('Ledger audit')
+  for (const [label, value] of rows) console.log(`  ${label.padEnd(width)}  ${value}`)
+  if (report.ok) {
+    console.log('OK: balances, entries, settlements and transfers agree with the postings.')
+    return
+  }
+  console.log(`FAILED: ${report.problems.length} problem(s):`)
+  for (const problem of report.problems) console.log(`  - ${problem}`)
+}
+
+function main(): void {
+  let args: { db?: string; json?: boolean; help?: boolean }
+  try {
+    args = parseArgs({
+      options: { db: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: false,
+      strict: true,
+    }).values
+  } catch (error) {
+    usageError((error as Error).message)
+  }
+  if (args.help) {
+    console.log(USAGE)
+    return
+  }
+
+  let file: string
+  if (args.db !== undefined) {
+    if (args.db === '') usageError('--db needs a file name')
+    file = path.resolve(args.db)
+  } else {
+    try {
+      file = path.join(loadConfig(process.env).dataDir, DB_FILE)
+    } catch (error) {
+      if (error instanceof ConfigError) fail(error.message)
+      throw error
+    }
+  }
+  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) fail(`no database file at ${file} (pass --db <file> or set DATA_DIR)`)
+
+  let report: AuditReport
+  let sqlite: Database.Database | undefined
+  try {
+    sqlite = new Database(file, { readonly: true, fileMustExist: true })
+    // A broker writing at the same moment may hold the lock briefly; wait rather than fail.
+    sqlite.pragma('busy_timeout = 5000')
+    report = auditLedger(sqlite)
+  } catch (error) {
+    if (error instanceof NotALedgerError || error instanceof Database.SqliteError) fail(`cannot audit ${file}: ${(error as Error).message}`)
+    throw error
+  } finally {
+    sqlite?.close()
+  }
+
+  if (args.json) console.log(JSON.stringify({ database: file, ...report }, null, 2))
+  else printSummary(file, report)
+  process.exitCode = report.ok ? 0 : 1
+}
+
+main()
