@@ -201,10 +201,14 @@ const corruptions: Corruption[] = [
     count: 1,
   },
   {
-    name: 'a settlement with no ref, which the unique index lets through twice',
+    name: 'a settlement with no ref (the ledger refuses one; written behind its back), which the unique index lets through twice',
     corrupt: (f) => {
       for (let i = 0; i < 2; i++) {
-        f.ledger.post({ kind: 'generation', postings: [{ userId: f.ids.alice, amount: -1000, category: 'spent' }, { userId: f.ids.bob, amount: 1000, category: 'generation' }] })
+        const entry = f.opened.sqlite.prepare(`insert into ledger_entries (kind, minted, created_at) values ('generation', 0, 0) returning id`).get() as { id: number }
+        f.sql('insert into postings (entry_id, user_id, amount, category, created_at) values (?, ?, -1000, \'spent\', 0)', entry.id, f.ids.alice)
+        f.sql('insert into postings (entry_id, user_id, amount, category, created_at) values (?, ?, 1000, \'generation\', 0)', entry.id, f.ids.bob)
+        f.sql('update balances set balance = balance - 1000, spent = spent + 1000 where user_id = ?', f.ids.alice)
+        f.sql('update balances set balance = balance + 1000, earned_generation = earned_generation + 1000 where user_id = ?', f.ids.bob)
       }
     },
     expect: [/^generation entry \d+ has no ref: it settles no request/],

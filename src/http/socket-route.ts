@@ -36,9 +36,8 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
       const principal = request.principal
       if (options.registeredOnly && principal.anonymous) throw new BrokerError('unauthorized', 'This channel needs an API key')
       if (!principal.scopes.has(options.scope)) throw new BrokerError('insufficient_scope', `This API key lacks the ${options.scope} scope`)
+      // The last check before the handler: the slot is released when the socket closes.
       if (!hub.admit(request.ip)) throw new BrokerError('too_many_connections')
-      // Released when the socket closes; if the upgrade fails after this point, on response.
-      ;(request as FastifyRequest & { admitted?: boolean }).admitted = true
     },
   }, (socket, request) => {
     const connection = new Connection(socket, { maxBufferedBytes: config.limits.sendBufferBytes }, request.ip)

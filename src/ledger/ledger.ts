@@ -157,6 +157,8 @@ export function createLedger(db: Db): Ledger {
       if (!Number.isSafeInteger(p.amount)) throw new Error(`posting amount ${p.amount} is not an integer of milli-kudos`)
     }
     const ref = entry.ref ?? null
+    // Only awards may repeat: everything else names what it is about, once.
+    if (ref === null && entry.kind !== 'award') throw new Error(`a ${entry.kind} entry needs a ref`)
     const row = insertEntry.get({ kind: entry.kind, ref, minted, memo: entry.memo ?? null, actorId: entry.actorId ?? null, createdAt: at })
     if (!row) throw new DuplicateEntryError(entry.kind, ref ?? '')
     const changes: BalanceChange[] = []
