@@ -82,6 +82,8 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   const pipeline = createPipeline({ services, jobQueue, fanout: createMemoryFanout(), models, keys, subscriber, clock: options.clock })
   await jobQueue.loadClasses()
   jobQueue.start()
+  // Accepted requests that Redis no longer holds (it restarted without them, or was flushed).
+  await pipeline.reconcile()
   const app = await buildApp(services, {
     extend(app) {
       registerGenerateRoutes(app, services, pipeline)

@@ -213,6 +213,14 @@ export function createPipeline(deps: PipelineDeps) {
       await jobQueue.complete(claimed).catch(() => {})
       return false
     }
+    if (claimed.job.deferredFailure) {
+      // It stalled more often than allowed (its workers' processes kept dying): give up, charge nothing.
+      await jobQueue.fail(claimed, claimed.job.deferredFailure).catch(() => {})
+      if (endRequest(data.request, 'failed', { error: claimed.job.deferredFailure })) {
+        fanout.publish(data.request, frame('failed', { request: data.request, code: 'attempts_exhausted', message: 'The request stalled too many times' }, true))
+      }
+      return false
+    }
     if (session.connection.closed || !session.info) {
       await jobQueue.restart(claimed, 'worker left before the job was sent').catch(() => {})
       return false
@@ -478,6 +486,66 @@ export function createPipeline(deps: PipelineDeps) {
     return base
   }
 
+  // --- reconciliation: the database knows every accepted request -------------------------
+
+  /**
+   * Queues again every accepted, unfinished request that Redis lost (Redis restarted without
+   * its last writes, or flushed), at its current priority. A request is queued under its id,
+   * so one that is still there is never queued twice; one running on a worker of ours is
+   * left alone.
+   */
+  async function reconcile(): Promise<number> {
+    let requeued = 0
+    let after = ''
+    const touched = new Set<string>()
+    for (;;) {
+      const rows = db.select().from(requests)
+        .where(and(eq(requests.state, 'waiting'), sql`${requests.id} > ${after}`)).orderBy(requests.id).limit(1000).all()
+      if (rows.length === 0) break
+      after = rows[rows.length - 1].id
+      const candidates = rows.filter((row) => !running.has(row.id)).map((row) => ({
+        row, cls: classOf(row.params.models as string[], row.params.max_length as number, row.params.max_context_length as number),
+      }))
+      const present = await jobQueue.exists(candidates.map((c) => ({ queue: c.cls.queue, request: c.row.id })))
+      for (let i = 0; i < candidates.length; i++) {
+        if (present[i]) continue
+        const { row, cls } = candidates[i]
+        const priority = priorityForBalance(ledger.account(row.userId)?.balance ?? 0)
+        await jobQueue.ensureClass(cls)
+        await Promise.all([
+          jobQueue.add(cls, {
+            request: row.id, userId: row.userId, prompt: row.prompt, models: cls.models,
+            max_length: row.params.max_length as number, max_context_length: row.params.max_context_length as number,
+            params: (row.params.params as Record<string, unknown>) ?? {}, submittedAt: row.createdAt, classKey: cls.key,
+          }, priority),
+          redis.zadd(keys.waiting(row.userId), row.createdAt, `${cls.queue}|${row.id}`),
+        ])
+        touched.add(cls.queue)
+        requeued++
+      }
+    }
+    for (const queue of touched) dispatcher.jobAvailable(queue, true)
+    if (requeued > 0) services.log.warn({ requeued }, 'requests missing from Redis were queued again')
+    return requeued
+  }
+  let reconciling: Promise<number> | undefined
+  function reconcileSoon(): Promise<number> {
+    reconciling ??= reconcile().finally(() => { reconciling = undefined })
+    return reconciling
+  }
+  const reconcileTimer = setInterval(() => void reconcileSoon().catch(warn), config.reconcileSeconds * 1000)
+  reconcileTimer.unref()
+  // After Redis comes back (restarted, perhaps without its last writes), look at once.
+  let redisWasDown = false
+  const onRedisClose = () => { redisWasDown = true }
+  const onRedisReady = () => {
+    if (!redisWasDown) return
+    redisWasDown = false
+    void reconcileSoon().catch(warn)
+  }
+  redis.on('close', onRedisClose)
+  redis.on('ready', onRedisReady)
+
   // --- expiry ------------------------------------------------------------------------------------
 
   async function expireOld(now = Date.now()): Promise<number> {
@@ -501,6 +569,7 @@ export function createPipeline(deps: PipelineDeps) {
 
   return {
     submit,
+    reconcile: reconcileSoon,
     status,
     submitAllowed,
     watchPosition,
@@ -527,6 +596,9 @@ export function createPipeline(deps: PipelineDeps) {
       closing = true
       clearInterval(expiryTimer)
       clearInterval(positionTimer)
+      clearInterval(reconcileTimer)
+      redis.off('close', onRedisClose)
+      redis.off('ready', onRedisReady)
       services.hub.off('pong', onPong)
       ledger.events.off('change', onBalance)
       uptimePayer.close()

@@ -272,8 +272,19 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     try {
       const job = await Job.fromId<JobData>(entry.queue, jobId)
       if (job && job.priority > 0) await entry.queue.getBackend().changePriority(jobId, job.priority)
+      if (job) await this.redis.zadd(this.options.keys.waiting(job.data.userId), job.data.submittedAt, `${queueName}|${jobId}`)
     } catch { /* it may already be taken again */ }
     this.emit('returned', queueName, jobId)
+  }
+
+  /** Which of these requests have a job in Redis (waiting, running or about to be removed). */
+  async exists(items: ReadonlyArray<{ queue: string; request: string }>): Promise<boolean[]> {
+    if (items.length === 0) return []
+    const prefix = this.options.keys.bullPrefix
+    const pipeline = this.redis.pipeline()
+    for (const { queue, request } of items) pipeline.exists(`${prefix}:${queue}:${request}`)
+    const results = (await pipeline.exec()) ?? []
+    return results.map(([error, n]) => !error && Number(n) > 0)
   }
 
   isHeld(request: string): boolean {
