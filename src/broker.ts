@@ -41,6 +41,8 @@ export { DB_FILE }
 export interface BrokerOptions {
   /** The clock uptime is measured on; tests inject one. */
   clock?: UptimeClock
+  /** Wall-clock milliseconds for submission times and ageing; tests inject one. */
+  wallClock?: () => number
 }
 
 export async function createBroker(config: Config, options: BrokerOptions = {}): Promise<Broker> {
@@ -79,7 +81,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   const subscriber = createRedis(redisTarget.url, 'horde-broker-sub')
   // ioredis reconnects by itself; an error event without a listener would crash the process.
   for (const client of [redis, subscriber]) client.on('error', (error) => log.warn({ err: error }, 'redis connection error'))
-  const pipeline = createPipeline({ services, jobQueue, fanout: createMemoryFanout(), models, keys, subscriber, clock: options.clock })
+  const pipeline = createPipeline({ services, jobQueue, fanout: createMemoryFanout(), models, keys, subscriber, clock: options.clock, wallClock: options.wallClock })
   await jobQueue.loadClasses()
   jobQueue.start()
   // Accepted requests that Redis no longer holds (it restarted without them, or was flushed).

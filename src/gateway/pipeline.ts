@@ -59,6 +59,8 @@ export interface PipelineDeps {
   subscriber: Redis
   /** The clock uptime is measured on (tests inject one). */
   clock?: UptimeClock
+  /** Wall-clock milliseconds for submission times and ageing (tests inject one). */
+  wallClock?: () => number
 }
 
 /** A sortable, unguessable request id: base-36 time, then 64 random bits. */
@@ -82,6 +84,7 @@ export function createPipeline(deps: PipelineDeps) {
   const selectState = db.select({ state: requests.state, userId: requests.userId }).from(requests).where(eq(requests.id, sql.placeholder('id'))).prepare()
 
   const warn = (error: unknown) => services.log.warn({ err: error }, 'pipeline')
+  const wallNow = deps.wallClock ?? Date.now
 
   // --- the economy in motion: uptime from pongs, priorities from balances ---------------------
   const byConnection = new Map<Connection, WorkerSession>()
@@ -93,7 +96,7 @@ export function createPipeline(deps: PipelineDeps) {
   }
   services.hub.on('pong', onPong)
   const reprioritizer = createReprioritizer({
-    redis, keys, jobQueue, ageingBonusPer10s: config.kudos.ageingBonusPer10s, log: warn,
+    redis, keys, jobQueue, ageingBonusPer10s: config.kudos.ageingBonusPer10s, log: warn, now: wallNow,
     balanceOf: (userId) => ledger.account(userId)?.balance ?? 0,
     usersWaiting: () => db.selectDistinct({ userId: requests.userId }).from(requests).where(eq(requests.state, 'waiting')).all().map((r) => r.userId),
   })
@@ -122,8 +125,8 @@ export function createPipeline(deps: PipelineDeps) {
     if (maxContextLength > limits.maxContextLength) throw new BrokerError('validation_failed', `max_context_length is larger than ${limits.maxContextLength}`)
     const modelList = body.models ?? []
     const cls = classOf(modelList, maxLength, maxContextLength)
-    const id = newRequestId()
-    const now = Date.now()
+    const now = wallNow()
+    const id = newRequestId(now)
 
     // Recorded before it is acknowledged (and before it is queued): the database knows
     // every accepted request. The active-request limit is checked in the same transaction.
@@ -236,7 +239,7 @@ export function createPipeline(deps: PipelineDeps) {
     }
     session.jobs.set(data.request, job)
     running.set(data.request, { session, job })
-    metrics.dispatchSeconds.observe((Date.now() - data.submittedAt) / 1000)
+    metrics.dispatchSeconds.observe((wallNow() - data.submittedAt) / 1000)
     session.connection.send({
       type: 'job', job: data.request, attempt: claimed.attempt, model, prompt: data.prompt,
       max_length: data.max_length, max_context_length: data.max_context_length, params: data.params,
@@ -306,7 +309,7 @@ export function createPipeline(deps: PipelineDeps) {
       job.chars += message.text.length
       if (job.firstChunkAt === null) {
         job.firstChunkAt = performance.now()
-        metrics.firstTokenSeconds.observe((Date.now() - job.claimed.job.data.submittedAt) / 1000)
+        metrics.firstTokenSeconds.observe((wallNow() - job.claimed.job.data.submittedAt) / 1000)
       }
       metrics.tokensRelayed.inc()
       fanout.publish(job.request, {

@@ -56,7 +56,7 @@ export interface TestBroker {
   close(): Promise<void>
 }
 
-export async function startBroker(t: TestLike, options: { redis: RedisServer; env?: Record<string, string>; dataDir?: string; clock?: { now(): number } }): Promise<TestBroker> {
+export async function startBroker(t: TestLike, options: { redis: RedisServer; env?: Record<string, string>; dataDir?: string; clock?: { now(): number }; wallClock?: () => number }): Promise<TestBroker> {
   const dataDir = options.dataDir ?? tempDir()
   const config = loadConfig({
     PORT: '0',
@@ -66,7 +66,7 @@ export async function startBroker(t: TestLike, options: { redis: RedisServer; en
     LOG_LEVEL: 'silent',
     ...options.env,
   })
-  const broker = await createBroker(config, { clock: options.clock })
+  const broker = await createBroker(config, { clock: options.clock, wallClock: options.wallClock })
   const url = await broker.listen()
   let closed = false
   const close = async () => {
