@@ -40,6 +40,8 @@ export interface LimitsConfig {
   readonly requestTtlSeconds: number
   /** WebSocket connections allowed per client IP. */
   readonly connectionsPerIp: number
+  /** WebSocket upgrades per second per client IP (a burst of twice that is allowed). */
+  readonly upgradesPerSecond: number
 }
 
 export interface Config {
@@ -158,6 +160,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       sendBufferBytes: int(env, 'SEND_BUFFER_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
       requestTtlSeconds: num(env, 'REQUEST_TTL_SECONDS', 600, 1, 7 * 86400),
       connectionsPerIp: int(env, 'CONNECTIONS_PER_IP', 200, 1, 10_000_000),
+      upgradesPerSecond: num(env, 'UPGRADES_PER_SECOND', 50, 0.1, 1e6),
     },
   }
   return deepFreeze(config)

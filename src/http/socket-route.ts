@@ -9,6 +9,7 @@ import type { Principal, Scope } from '../accounts/accounts.js'
 import { BrokerError } from '../errors.js'
 import { Connection } from '../gateway/connection.js'
 import type { Services } from '../services.js'
+import { TokenBuckets } from '../gateway/token-bucket.js'
 
 export interface SocketSession {
   /** One incoming frame, as ws delivered it. */
@@ -27,12 +28,22 @@ export interface SocketRouteOptions {
   open(connection: Connection, principal: Principal, request: FastifyRequest): SocketSession
 }
 
+/** Upgrade attempts per address, shared by every channel of one app. */
+const upgradeBuckets = new WeakMap<Services, TokenBuckets>()
+
 export function registerSocketRoute(app: FastifyInstance, services: Services, path: string, options: SocketRouteOptions): void {
   const { hub, config } = services
+  let upgrades = upgradeBuckets.get(services)
+  if (!upgrades) {
+    upgrades = new TokenBuckets(config.limits.upgradesPerSecond, Math.ceil(config.limits.upgradesPerSecond * 2))
+    upgradeBuckets.set(services, upgrades)
+  }
+  const buckets = upgrades
   app.get(path, {
     websocket: true,
     schema: { summary: options.summary, tags: ['websocket'] },
     preValidation: async (request) => {
+      if (!buckets.take(request.ip)) throw new BrokerError('too_many_connections', 'Too many connection attempts from this address; retry later')
       const principal = request.principal
       if (options.registeredOnly && principal.anonymous) throw new BrokerError('unauthorized', 'This channel needs an API key')
       if (!principal.scopes.has(options.scope)) throw new BrokerError('insufficient_scope', `This API key lacks the ${options.scope} scope`)
