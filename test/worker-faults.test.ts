@@ -90,6 +90,6 @@ t.test('a worker name belongs to its owner; a reconnect with the same name repla
   thief.send({ type: 'announce', name: 'shared-name', models: ['x'], max_length: 10, max_context_length: 10 })
   t.equal((await thief.next('error')).code, 'worker_name_taken')
   t.equal((await thief.closed).code, 4403)
-  await t.rejects(connect(`${wsUrl}/v1/worker`), { status: 401 }, 'anonymous workers are refused on upgrade')
-  await t.rejects(connect(`${wsUrl}/v1/worker`, 'hb_bad'), { status: 401 }, 'a wrong key is refused on upgrade')
+  await t.rejects(connect(`${wsUrl}/v1/worker`), { message: /401/, status: 401 }, 'anonymous workers are refused on upgrade')
+  await t.rejects(connect(`${wsUrl}/v1/worker`, 'hb_bad'), { message: /401/, status: 401 }, 'a wrong key is refused on upgrade')
 })
