@@ -20,7 +20,7 @@ export interface StandIn {
   requests: SeenRequest[]
   /** Streams whose client went away before the server finished (an abort reached the server). */
   abandoned: number
-  /** Bytes-writes made on stream responses (to check the stream really was split). */
+  /** Writes made on stream responses (to check the stream really was split). */
   writes: number
   /** genkeys KoboldCpp was asked to abort. */
   aborts: string[]

@@ -13,7 +13,7 @@ export interface Running {
   child: ChildProcess
   stdout(): string
   stderr(): string
-  /** Resolves with the exit code (or 128 + signal number style name) once the process ends. */
+  /** Resolves with the exit code, or the signal that ended the process. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   /** Waits until stderr (or stdout) matches. */
   waitFor(pattern: RegExp, stream?: 'stderr' | 'stdout', timeoutMs?: number): Promise<RegExpMatchArray>
