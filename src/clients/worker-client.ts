@@ -27,7 +27,8 @@ export interface WorkerClientEvents {
   ready: [{ worker_id: number; name: string }]
   job: [string]
   settled: [{ job: string; outcome: string; tokens: number; kudos: number }]
-  closed: [{ code: number; reason: string }]
+  /** `willReconnect`: a new connection follows after a back-off. */
+  closed: [{ code: number; reason: string; willReconnect: boolean }]
   error: [Error]
 }
 
@@ -39,6 +40,8 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
   private ws: WebSocket | undefined
   private stopped = false
   private attempt = 0
+  /** The broker refused the upgrade for a reason a retry cannot fix (a bad key or scope). */
+  private refused = false
   private readonly running = new Map<string, AbortController>()
 
   constructor(readonly options: WorkerClientOptions) {
@@ -61,14 +64,19 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     ws.on('message', (data) => this.onFrame(JSON.parse(String(data))))
     ws.on('error', (error) => this.emit('error', error))
     ws.on('unexpected-response', (_req, res) => {
-      this.emit('error', new Error(`the broker refused the worker socket: HTTP ${res.statusCode}`))
+      const status = res.statusCode ?? 0
+      // 401/403 are refused before any socket exists, so no 4401/4403 close code says
+      // "do not retry"; the status says it instead. 429 and 5xx are worth retrying.
+      if (status >= 400 && status < 500 && status !== 429) this.refused = true
+      this.emit('error', new Error(`the broker refused the worker socket: HTTP ${status}`))
       ws.terminate()
     })
     ws.on('close', (code, reason) => {
       for (const controller of this.running.values()) controller.abort()
       this.running.clear()
-      this.emit('closed', { code, reason: String(reason) })
-      if (!this.stopped && this.options.reconnect !== false && shouldReconnect(code)) {
+      const willReconnect = !this.stopped && !this.refused && this.options.reconnect !== false && shouldReconnect(code)
+      this.emit('closed', { code, reason: String(reason), willReconnect })
+      if (willReconnect) {
         const delay = Math.min(30_000, 250 * 2 ** this.attempt++) * (0.5 + Math.random() / 2)
         setTimeout(() => { if (!this.stopped) this.connect() }, delay).unref()
       }

@@ -1,0 +1,205 @@
+/**
+ * The client side of generation, for the `horde` CLI, tests and pages: submit a prompt over
+ * the client socket (`/v1/client`), follow its events, and end with one result. Written
+ * against the WHATWG WebSocket surface (`addEventListener`, `send`, `close`), so a browser's
+ * WebSocket fits as well as `ws`; the default opener is `ws`, which can send the `apikey`
+ * header a browser cannot.
+ */
+import WebSocket from 'ws'
+import type { GenerateBody } from '../protocol/client.js'
+import { socketUrl } from './worker-client.js'
+
+/** The part of a WebSocket this module uses; both `ws` and the browser's WebSocket have it. */
+export interface SocketLike {
+  readonly readyState: number
+  send(data: string): void
+  close(code?: number, reason?: string): void
+  addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: any) => void): void
+}
+
+export type OpenSocket = (url: string, key: string | undefined) => SocketLike
+
+/** Opens a client socket with `ws`; a refused upgrade becomes an error naming the status and the broker's reason. */
+export const openNodeSocket: OpenSocket = (url, key) => {
+  const ws = new WebSocket(url, { headers: key ? { apikey: key } : {} })
+  ws.on('unexpected-response', (req, res) => {
+    let text = ''
+    res.setEncoding('utf8')
+    res.on('data', (piece: string) => { if (text.length < 2000) text += piece })
+    res.on('end', () => {
+      let reason = text.slice(0, 200)
+      try { reason = JSON.parse(text).error?.message ?? reason } catch { /* not JSON */ }
+      // Emitted before the socket is torn down, so this is the error a listener sees first.
+      ws.emit('error', new Error(`the broker refused the client socket: HTTP ${res.statusCode}${reason ? ` (${reason})` : ''}`))
+      req.destroy()
+      ws.terminate()
+    })
+  })
+  ws.on('error', () => { /* reported through addEventListener; this keeps an unheard error from throwing */ })
+  return ws as unknown as SocketLike
+}
+
+/** A queue update: `position` null when unknown (just requeued after a worker was lost). */
+export interface QueuedEvent { position: number | null; is_possible: boolean; eta_seconds: number | null; restarting?: boolean }
+export interface StartedEvent { attempt: number; worker: string; model: string }
+
+export interface GenerationHandlers {
+  onAccepted?(request: string): void
+  onQueued?(event: QueuedEvent): void
+  onStarted?(event: StartedEvent): void
+  /** A piece of text of the current attempt, in order. */
+  onChunk?(text: string, attempt: number): void
+  /** A new attempt starts from scratch: text of earlier attempts is void. */
+  onRestarted?(attempt: number): void
+}
+
+export type GenerationResult =
+  | { state: 'done'; request: string; text: string; tokens: number; kudos: number; worker?: string; model?: string }
+  | { state: 'cancelled'; request: string; text: string; tokens: number; kudos: number }
+  /** The broker gave up on the request (no worker finished it, or it expired). */
+  | { state: 'failed'; request: string; code: string; message: string }
+  /** The broker refused the request, or the socket failed; `request` is set when it was accepted. */
+  | { state: 'error'; request?: string; code: string; message: string }
+
+export interface GenerationOptions extends GenerationHandlers {
+  /** Broker base URL (http(s):// or ws(s)://). */
+  url: string
+  /** API key; anonymous without one. */
+  key?: string
+  body: GenerateBody
+  /** Aborting cancels the request on the broker; the result then says `cancelled`. */
+  signal?: AbortSignal
+  openSocket?: OpenSocket
+}
+
+const OPEN = 1
+const SUBMIT_ID = 'submit'
+
+/**
+ * Submits one prompt and follows it to the end. Resolves (never rejects) with the result;
+ * the text of the final attempt is `result.text`, the same text the chunks spelled out
+ * since the last `onRestarted`.
+ */
+export function generate(options: GenerationOptions): Promise<GenerationResult> {
+  return new Promise((resolve) => {
+    const socket = (options.openSocket ?? openNodeSocket)(socketUrl(options.url, '/v1/client'), options.key)
+    let request: string | undefined
+    let attempt = 0
+    let expectedSeq = 0
+    let settled = false
+    let cancelSent = false
+
+    const finish = (result: GenerationResult) => {
+      if (settled) return
+      settled = true
+      options.signal?.removeEventListener('abort', cancel)
+      if (socket.readyState === OPEN) socket.close(1000, 'done')
+      resolve(result)
+    }
+    const fail = (code: string, message: string) => finish(request ? { state: 'error', request, code, message } : { state: 'error', code, message })
+
+    function cancel(): void {
+      if (settled || cancelSent || !request || socket.readyState !== OPEN) return
+      cancelSent = true
+      socket.send(JSON.stringify({ type: 'cancel', id: 'cancel', request }))
+    }
+
+    options.signal?.addEventListener('abort', cancel, { once: true })
+
+    socket.addEventListener('open', () => {
+      const { prompt, ...rest } = options.body
+      socket.send(JSON.stringify({ type: 'submit', id: SUBMIT_ID, prompt, ...rest }))
+    })
+    socket.addEventListener('error', (event) => fail('connection_failed', event?.message ?? event?.error?.message ?? 'the socket failed'))
+    socket.addEventListener('close', (event) => fail('disconnected', `the broker closed the socket before the request ended (${event?.code ?? '?'}${event?.reason ? ` ${event.reason}` : ''})`))
+    socket.addEventListener('message', (event) => {
+      let frame: any
+      try {
+        frame = JSON.parse(typeof event.data === 'string' ? event.data : String(event.data))
+      } catch {
+        return fail('bad_frame', 'the broker sent a frame that is not JSON')
+      }
+      onFrame(frame)
+    })
+
+    function onFrame(frame: any): void {
+      switch (frame.type) {
+        case 'welcome':
+          return
+        case 'accepted':
+          if (frame.id !== SUBMIT_ID) return
+          request = String(frame.request)
+          options.onAccepted?.(request)
+          // Aborted before the id was known: cancel now.
+          if (options.signal?.aborted) cancel()
+          return
+        case 'queued':
+          if (frame.request !== request) return
+          options.onQueued?.({ position: frame.position ?? null, is_possible: frame.is_possible !== false, eta_seconds: frame.eta_seconds ?? null, restarting: frame.restarting === true })
+          return
+        case 'restarted':
+          if (frame.request !== request || frame.attempt <= attempt) return
+          attempt = frame.attempt
+          expectedSeq = 0
+          options.onRestarted?.(attempt)
+          return
+        case 'started':
+          if (frame.request !== request) return
+          if (frame.attempt > attempt) {
+            // The first attempt, or a restart whose `restarted` frame this socket missed.
+            if (attempt > 0) options.onRestarted?.(frame.attempt)
+            attempt = frame.attempt
+            expectedSeq = 0
+          }
+          options.onStarted?.({ attempt: frame.attempt, worker: frame.worker, model: frame.model })
+          return
+        case 'chunk':
+          if (frame.request !== request || frame.attempt !== attempt || frame.seq !== expectedSeq) return
+          expectedSeq++
+          options.onChunk?.(frame.text, attempt)
+          return
+        case 'done':
+          if (frame.request !== request) return
+          return finish({ state: 'done', request: frame.request, text: frame.text, tokens: frame.tokens, kudos: frame.kudos, worker: frame.worker, model: frame.model })
+        case 'cancelled':
+          if (frame.request !== request) return
+          return finish({ state: 'cancelled', request: frame.request, text: frame.text ?? '', tokens: frame.tokens ?? 0, kudos: frame.kudos ?? 0 })
+        case 'failed':
+          if (frame.request !== request) return
+          return finish({ state: 'failed', request: frame.request, code: frame.code, message: frame.message })
+        case 'error':
+          // A refused submit ends it; a refused cancel (already finished) does not: the final frame follows.
+          if (frame.id === SUBMIT_ID || frame.id === undefined) return fail(frame.code, frame.message)
+          return
+        default:
+          return
+      }
+    }
+  })
+}
+
+/** The broker's view of a request (`GET /v1/generate/:id`). */
+export interface RequestStatus {
+  id: string
+  state: 'waiting' | 'running' | 'done' | 'failed' | 'cancelled'
+  position?: number | null
+  is_possible?: boolean
+  attempt?: number
+  worker?: string | null
+  model?: string | null
+  text?: string | null
+  tokens?: number | null
+  kudos?: number | null
+  error?: string | null
+  created_at: string
+  finished_at?: string | null
+}
+
+/** Fetches a request's status; throws an Error with the broker's code and message on a refusal. */
+export async function requestStatus(url: string, id: string, key?: string): Promise<RequestStatus> {
+  const base = url.replace(/^ws/, 'http').replace(/\/+$/, '')
+  const response = await fetch(`${base}/v1/generate/${encodeURIComponent(id)}`, { headers: key ? { apikey: key } : {} })
+  const body = await response.json().catch(() => undefined) as any
+  if (!response.ok) throw new Error(`HTTP ${response.status}: ${body?.error?.code ?? 'error'}: ${body?.error?.message ?? 'no details'}`)
+  return body as RequestStatus
+}
