@@ -8,7 +8,7 @@ t.test('API keys: wrong, revoked, missing, anonymous, header forms', async (t) =
 
   t.match(alice.key, /^hb_[A-Za-z0-9_-]{12}_[A-Za-z0-9_-]{32}$/, 'key has 192 secret bits')
   const stored = broker.services.sqlite.prepare('select * from api_keys').all() as Array<Record<string, unknown>>
-  t.notOk(JSON.stringify(stored).includes(alice.key.split('_').at(-1)!), 'the secret is not stored')
+  t.notOk(JSON.stringify(stored).includes(alice.key.slice(-32)), 'the secret is not stored')
 
   const viaHeader = await api(url, 'GET', '/v1/users/me', { key: alice.key })
   t.equal(viaHeader.body.username, 'alice')

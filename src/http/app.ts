@@ -7,7 +7,8 @@ import fastifySwagger from '@fastify/swagger'
 import fastifyWebsocket from '@fastify/websocket'
 import fastifyRateLimit from '@fastify/rate-limit'
 import { ERRORS, BrokerError, isBrokerError, type ErrorCode } from '../errors.js'
-import type { Principal } from '../accounts/accounts.js'
+import type { Principal, Scope } from '../accounts/accounts.js'
+import { requireUser } from './guards.js'
 import { bodyAjv, paramsAjv } from '../protocol/validate.js'
 import type { Services } from '../services.js'
 import { registerAccountRoutes } from './routes/accounts.js'
@@ -18,6 +19,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who is calling: resolved from `apikey` or `Authorization: Bearer`, anonymous without a key. */
     principal: Principal
+  }
+  interface FastifyContextConfig {
+    /** A registered caller is needed (`true`), with this scope if one is named; checked before the body is validated. */
+    auth?: true | Scope
   }
 }
 
@@ -57,6 +62,8 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   // WebSocket upgrade leaves the raw socket open, and a refused upgrade must end cleanly.
   app.addHook('preValidation', async (request) => {
     request.principal = services.accounts.authenticate(presentedKey(request))
+    const auth = request.routeOptions.config?.auth
+    if (auth) requireUser(request, auth === true ? undefined : auth)
   })
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode })

@@ -46,6 +46,7 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
   })
 
   app.get<{ Querystring: Static<typeof Paging> }>('/v1/users/me/ledger', {
+    config: { auth: 'read' },
     schema: { summary: 'The caller\'s ledger postings, newest first; page with `before`', tags: ['accounts'], querystring: Paging },
   }, async (request) => {
     const principal = requireUser(request, 'read')
@@ -54,12 +55,13 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
     return { entries: entries.map(entryView), next_before: entries.length === (request.query.limit ?? 50) && last ? last.postingId : null }
   })
 
-  app.get('/v1/users/me/keys', { schema: { summary: 'The caller\'s API keys (never the secrets)', tags: ['accounts'] } }, async (request) => {
+  app.get('/v1/users/me/keys', { config: { auth: 'read' }, schema: { summary: 'The caller\'s API keys (never the secrets)', tags: ['accounts'] } }, async (request) => {
     const principal = requireUser(request, 'read')
     return { keys: accounts.listKeys(principal.userId).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, created_at: new Date(k.createdAt).toISOString(), revoked_at: k.revokedAt ? new Date(k.revokedAt).toISOString() : null })) }
   })
 
   app.post<{ Body: Static<typeof NewKey> }>('/v1/users/me/keys', {
+    config: { auth: true },
     schema: { summary: 'Create an API key with a name and scopes; shown only in this answer', tags: ['accounts'], body: NewKey },
   }, async (request, reply) => {
     const principal = requireUser(request)
@@ -70,6 +72,7 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
   })
 
   app.delete<{ Params: { id: number } }>('/v1/users/me/keys/:id', {
+    config: { auth: true },
     schema: { summary: 'Revoke an API key', tags: ['accounts'], params: Type.Object({ id: Type.Integer({ minimum: 1 }) }) },
   }, async (request, reply) => {
     const principal = requireUser(request)

@@ -27,6 +27,7 @@ export function registerKudosRoutes(app: FastifyInstance, services: Services): v
   const { transfers } = services
 
   app.post<{ Body: Static<typeof TransferBody> }>('/v1/kudos/transfers', {
+    config: { auth: 'transfer' },
     schema: {
       summary: 'Send kudos to another user. Retrying with the same Idempotency-Key and body moves nothing.',
       tags: ['kudos'],
@@ -49,6 +50,7 @@ export function registerKudosRoutes(app: FastifyInstance, services: Services): v
   })
 
   app.post<{ Body: Static<typeof AwardBody> }>('/v1/kudos/awards', {
+    config: { auth: true },
     schema: { summary: 'Mint kudos for a user (moderators and admins); logged with the actor', tags: ['kudos'], body: AwardBody },
   }, async (request, reply) => {
     const principal = requireRole(request, ['moderator', 'admin'])

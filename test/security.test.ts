@@ -1,0 +1,95 @@
+import t from 'tap'
+import { freePort } from '../src/redis/redis-server.js'
+import { api, registerUser, startBroker, startTestRedis, tempDir, eventually, grant } from './helpers/harness.js'
+import { runScript } from './helpers/process.js'
+import { connect } from './helpers/ws.js'
+import { rawWorker, serve } from './helpers/pipeline.js'
+
+t.test('no API key and no prompt text reach the logs at info level; SIGTERM drains cleanly', async (t) => {
+  const redis = await startTestRedis(t)
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const broker = runScript(t, '../src/main.ts', [], { PORT: String(port), DATA_DIR: tempDir(), REDIS_URL: redis.url, LOG_LEVEL: 'info' })
+  await broker.waitFor(/horde-broker listening/, 'stdout', 30_000)
+  const alice = await registerUser(url, 'alice')
+  const owner = await registerUser(url, 'owner')
+  const secretPrompt = 'SECRET-PROMPT-' + Math.random().toString(36).slice(2)
+  const worker = await rawWorker(url.replace('http', 'ws'), owner.key, { name: 'w' })
+  const submitted = await api(url, 'POST', '/v1/generate', { headers: { authorization: `Bearer ${alice.key}` }, body: { prompt: secretPrompt } })
+  t.equal(submitted.status, 202)
+  const job = await worker.next('job')
+  t.equal(job.prompt, secretPrompt)
+  serve(worker, job.job, ['generated text'])
+  await worker.next('settled')
+  await api(url, 'GET', '/v1/users/me', { key: alice.key })
+  await api(url, 'GET', '/v1/users/me', { key: 'hb_AAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB' })
+  worker.close()
+  broker.child.kill('SIGTERM')
+  const exit = await broker.exited
+  t.equal(exit.code, 0, 'SIGTERM: drained and exited 0')
+  const logs = broker.stdout() + broker.stderr()
+  t.ok(logs.length > 200, 'there are logs to look at')
+  for (const secret of [alice.key, owner.key, alice.key.slice(-32), 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB', secretPrompt, 'generated text']) {
+    t.notOk(logs.includes(secret), `logs do not contain ${secret.slice(0, 12)}…`)
+  }
+})
+
+t.test('every REST write needs a key, except registration and anonymous generation; every body is size-limited', async (t) => {
+  const redis = await startTestRedis(t)
+  const { url, broker } = await startBroker(t, { redis })
+  const spec = (await api(url, 'GET', '/v1/openapi.json')).body
+  // Anonymous use is a feature: registering, and submitting or cancelling one's own anonymous requests.
+  const open = new Set(['POST /v1/users', 'POST /v1/generate', 'DELETE /v1/generate/{id}'])
+  let writes = 0
+  for (const [route, methods] of Object.entries<Record<string, unknown>>(spec.paths)) {
+    for (const method of Object.keys(methods)) {
+      if (!['post', 'put', 'patch', 'delete'].includes(method)) continue
+      writes++
+      const concrete = route.replace(/\{[^}]+\}/g, '1')
+      const name = `${method.toUpperCase()} ${route}`
+      const anonymous = await api(url, method.toUpperCase(), concrete, { body: {} })
+      if (open.has(name)) t.ok([400, 404].includes(anonymous.status), `${name} is open to anonymous use, and validates (${anonymous.status})`)
+      else t.ok([401, 403].includes(anonymous.status), `${name} refuses anonymous callers (${anonymous.status})`)
+      const huge = await api(url, method.toUpperCase(), concrete, { raw: JSON.stringify({ x: 'y'.repeat(400_000) }) })
+      t.equal(huge.status, 413, `${name} refuses a 400 KB body`)
+    }
+  }
+  t.ok(writes >= 6, `${writes} write routes checked`)
+  t.ok(broker)
+})
+
+t.test('per-address connection and upgrade-rate limits', async (t) => {
+  const redis = await startTestRedis(t)
+  const { wsUrl } = await startBroker(t, { redis, env: { CONNECTIONS_PER_IP: '2', UPGRADES_PER_SECOND: '100' } })
+  const a = await connect(`${wsUrl}/v1/client`)
+  const b = await connect(`${wsUrl}/v1/client`)
+  await t.rejects(connect(`${wsUrl}/v1/client`), { message: 'upgrade refused: 429' }, 'a third socket from one address is refused')
+  a.close()
+  await a.closed
+  await eventually(async () => {
+    const c = await connect(`${wsUrl}/v1/client`).catch(() => undefined)
+    c?.close()
+    return c
+  }, 3000, 'a freed slot')
+  b.close()
+
+  const redis2 = await startTestRedis(t)
+  const slow = await startBroker(t, { redis: redis2, env: { UPGRADES_PER_SECOND: '1' } })
+  const first = await connect(`${slow.wsUrl}/v1/client`)
+  const second = await connect(`${slow.wsUrl}/v1/client`)
+  await t.rejects(connect(`${slow.wsUrl}/v1/client`), { message: 'upgrade refused: 429' }, 'a burst of upgrades past the rate is refused')
+  first.close()
+  second.close()
+})
+
+t.test('scopes are enforced on sockets too', async (t) => {
+  const redis = await startTestRedis(t)
+  const { url, wsUrl, broker } = await startBroker(t, { redis })
+  const alice = await registerUser(url, 'alice')
+  grant(broker, alice.id, 1)
+  const readOnly = (await api(url, 'POST', '/v1/users/me/keys', { key: alice.key, body: { name: 'ro', scopes: ['read'] } })).body.apikey
+  await t.rejects(connect(`${wsUrl}/v1/worker`, readOnly), { message: 'upgrade refused: 403' }, 'a read key cannot serve as a worker')
+  await t.rejects(connect(`${wsUrl}/v1/client`, readOnly), { message: 'upgrade refused: 403' }, 'a read key cannot generate')
+  const gen = await api(url, 'POST', '/v1/generate', { key: readOnly, body: { prompt: 'x' } })
+  t.equal(gen.body.error.code, 'insufficient_scope')
+})
