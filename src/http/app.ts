@@ -55,6 +55,13 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   // JSON only: a text body would otherwise reach the schema as a string.
   app.removeContentTypeParser('text/plain')
 
+  // Before the authentication hook: the plugin's own onRequest hook marks upgrade requests,
+  // and only marked ones get their socket destroyed when refused. A key refused in a hook
+  // registered earlier would leave the upgrade socket open, unread, for ever.
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false },
+  })
+
   app.decorateRequest('principal', undefined as unknown as Principal)
   app.addHook('onRequest', async (request) => {
     request.principal = services.accounts.authenticate(presentedKey(request))
@@ -77,10 +84,6 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
       security: [{ apikey: [] }],
     },
   })
-  await app.register(fastifyWebsocket, {
-    options: { maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false },
-  })
-
   registerOpsRoutes(app, services)
   registerAccountRoutes(app, services)
   registerKudosRoutes(app, services)
