@@ -10,6 +10,7 @@ import type { Principal } from '../accounts/accounts.js'
 import { bodyAjv, paramsAjv } from '../protocol/validate.js'
 import type { Services } from '../services.js'
 import { registerAccountRoutes } from './routes/accounts.js'
+import { registerBotRoutes } from './routes/bot.js'
 import { registerKudosRoutes } from './routes/kudos.js'
 import { registerOpsRoutes } from './routes/ops.js'
 
@@ -87,6 +88,7 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   registerOpsRoutes(app, services)
   registerAccountRoutes(app, services)
   registerKudosRoutes(app, services)
+  registerBotRoutes(app, services)
   if (hooks.extend) await hooks.extend(app)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app
