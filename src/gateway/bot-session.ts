@@ -58,10 +58,6 @@ export class BotSession implements SocketSession {
     this.connection.send(ready)
   }
 
-  get inFlight(): number {
-    return this.pending
-  }
-
   get userId(): number {
     return this.principal.userId
   }
