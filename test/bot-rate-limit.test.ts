@@ -32,7 +32,8 @@ t.test('the bot channel limits commands per key', async (t) => {
   const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => bot.reply(i)))
   const ok = replies.filter((r) => r.type === 'result').length
   const limited = replies.filter((r) => r.type === 'error' && r.code === 'too_many_requests')
-  t.ok(ok >= 10 && ok <= 11, `the burst went through (${ok})`)
+  // The 30 frames normally arrive in one read; a slow machine may refill a token or two meanwhile.
+  t.ok(ok >= 10 && ok <= 13, `the burst went through (${ok})`)
   t.equal(ok + limited.length, 30, 'the rest were refused with a code')
   const hint = limited[0] as { retry_after_ms?: number }
   t.ok(hint.retry_after_ms! > 0 && hint.retry_after_ms! <= 200, `retry_after_ms ${hint.retry_after_ms}`)
