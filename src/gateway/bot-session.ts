@@ -9,7 +9,7 @@
  */
 import type { Principal } from '../accounts/accounts.js'
 import type { BotConfig } from '../config.js'
-import { BrokerError, isBrokerError, type ErrorCode } from '../errors.js'
+import { BrokerError, isBrokerError } from '../errors.js'
 import type { SocketSession } from '../http/socket-route.js'
 import { entryView, publicUserView, totalsView, transferView } from '../http/views.js'
 import type { Accounts } from '../accounts/accounts.js'
@@ -196,7 +196,7 @@ export class BotSession implements SocketSession {
   }
 
   private fail(id: RequestId | undefined, error: BrokerError, retryAfterMs?: number): void {
-    const frame: BotErrorFrame = { type: 'error', code: error.code as ErrorCode, message: error.message }
+    const frame: BotErrorFrame = { type: 'error', code: error.code, message: error.message }
     if (id !== undefined) frame.id = id
     if (error.details) frame.details = error.details
     if (retryAfterMs !== undefined) frame.retry_after_ms = retryAfterMs
