@@ -44,6 +44,17 @@ export interface LimitsConfig {
   readonly upgradesPerSecond: number
 }
 
+export interface BotConfig {
+  /** Commands per second one API key may send over the bot channel (all its sockets together). */
+  readonly commandsPerSecond: number
+  /** Commands a key may send at once after a quiet spell (the token bucket's size). */
+  readonly commandBurst: number
+  /** Commands one bot socket may have accepted but not yet answered; more are refused with `slow_down`. */
+  readonly maxInFlight: number
+  /** Commands one bot socket runs per event-loop turn before yielding to other sockets. */
+  readonly batchSize: number
+}
+
 export interface Config {
   readonly host: string
   readonly port: number
@@ -70,6 +81,7 @@ export interface Config {
   readonly sqliteSynchronous: 'FULL' | 'NORMAL'
   readonly kudos: KudosConfig
   readonly limits: LimitsConfig
+  readonly bot: BotConfig
 }
 
 export class ConfigError extends Error {
@@ -161,6 +173,12 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       requestTtlSeconds: num(env, 'REQUEST_TTL_SECONDS', 600, 1, 7 * 86400),
       connectionsPerIp: int(env, 'CONNECTIONS_PER_IP', 200, 1, 10_000_000),
       upgradesPerSecond: num(env, 'UPGRADES_PER_SECOND', 50, 0.1, 1e6),
+    },
+    bot: {
+      commandsPerSecond: num(env, 'BOT_COMMANDS_PER_SECOND', 50, 0.01, 1e6),
+      commandBurst: int(env, 'BOT_COMMAND_BURST', 200, 1, 1_000_000),
+      maxInFlight: int(env, 'BOT_MAX_IN_FLIGHT', 256, 1, 1_000_000),
+      batchSize: int(env, 'BOT_BATCH_SIZE', 32, 1, 10_000),
     },
   }
   return deepFreeze(config)

@@ -4,6 +4,7 @@
  * Anonymous account's well-known key is `0000000000`; no key at all is anonymous too.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import { and, desc, eq, isNull, sql } from 'drizzle-orm'
 import { ANONYMOUS_ID, ANONYMOUS_NAME, type Db } from '../db/open.js'
 import { apiKeys, balances, users, type User } from '../db/schema.js'
@@ -61,6 +62,14 @@ function hashSecret(secret: string): Buffer {
   return createHash('sha256').update(secret).digest()
 }
 
+export interface AccountEvents {
+  /**
+   * An API key was revoked (emitted after the write). Sessions opened with it listen and
+   * close. In-process only: several broker processes would relay it over Redis pub/sub.
+   */
+  revoked: [keyId: number]
+}
+
 export interface Accounts {
   /** Creates a user with a first API key (scope `all`); the key is returned once. */
   register(username: string, options?: { roles?: string[] }): { user: User; key: IssuedKey }
@@ -76,9 +85,12 @@ export interface Accounts {
   byId(id: number): User | undefined
   byName(username: string): User | undefined
   setRoles(userId: number, roles: string[]): void
+  readonly events: EventEmitter<AccountEvents>
 }
 
 export function createAccounts(db: Db): Accounts {
+  const events = new EventEmitter<AccountEvents>()
+  events.setMaxListeners(0)
   const selectKey = db.select({
     id: apiKeys.id, userId: apiKeys.userId, secretHash: apiKeys.secretHash, scopes: apiKeys.scopes, revokedAt: apiKeys.revokedAt,
     username: users.username, roles: users.roles,
@@ -128,7 +140,12 @@ export function createAccounts(db: Db): Accounts {
     revokeKey(userId, keyId) {
       const result = db.update(apiKeys).set({ revokedAt: Date.now() })
         .where(and(eq(apiKeys.id, keyId), eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt))).run()
-      return result.changes > 0
+      if (result.changes === 0) return false
+      // A listener's failure must not turn a done revocation into an error for the caller.
+      try {
+        events.emit('revoked', keyId)
+      } catch { /* listeners guard themselves; this is the last line */ }
+      return true
     },
 
     listKeys(userId) {
@@ -175,6 +192,8 @@ export function createAccounts(db: Db): Accounts {
     setRoles(userId, roles) {
       db.update(users).set({ roles }).where(eq(users.id, userId)).run()
     },
+
+    events,
   }
 }
 

@@ -27,7 +27,7 @@ import { UptimeTracker, type UptimeClock } from '../economy/uptime.js'
 import { createUptimePayer } from './uptime-payer.js'
 import { createReprioritizer } from '../queue/reprioritize.js'
 import type { Connection } from './connection.js'
-import { TokenBuckets } from './token-bucket.js'
+import { KeyedTokenBuckets } from './token-bucket.js'
 import { createStatus, Throughput } from './status.js'
 
 export type RequestState = 'waiting' | 'running' | 'done' | 'failed' | 'cancelled'
@@ -163,10 +163,10 @@ export function createPipeline(deps: PipelineDeps) {
 
   const throughput = new Throughput()
   const status = createStatus(services, jobQueue, keys, throughput)
-  const submitBuckets = new TokenBuckets(config.limits.submitsPerSecond, Math.max(1, Math.ceil(config.limits.submitsPerSecond)))
+  const submitBuckets = new KeyedTokenBuckets<string>({ rate: config.limits.submitsPerSecond, burst: Math.max(1, Math.ceil(config.limits.submitsPerSecond)) })
   /** Socket submissions per second, per user (per address for anonymous use). */
   function submitAllowed(principal: Principal, address: string): boolean {
-    return submitBuckets.take(principal.anonymous ? `ip:${address}` : `user:${principal.userId}`)
+    return submitBuckets.take(principal.anonymous ? `ip:${address}` : `user:${principal.userId}`).ok
   }
 
   // --- queue positions, pushed to watchers -------------------------------------------------

@@ -1,30 +1,70 @@
 /**
- * Token buckets keyed by caller (a user id, or an address for anonymous use): `rate`
- * tokens per second up to `burst`. In-process; REST submissions use @fastify/rate-limit's
- * Redis store instead, so that they are shared by every broker process.
+ * Token buckets keyed by caller (an API key, a user, an address): `rate` tokens a second,
+ * up to `burst`; each command, submission or upgrade takes one. Pure arithmetic on a clock that is handed in, so tests pin it.
  */
-export class TokenBuckets {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>()
 
-  constructor(private readonly rate: number, private readonly burst: number, private readonly now: () => number = () => performance.now()) {}
+export interface RateDecision {
+  ok: boolean
+  /** When refused: milliseconds until one token is back. */
+  retryAfterMs: number
+}
 
-  /** Takes a token for `key`; false when its bucket is empty. */
-  take(key: string): boolean {
+export interface TokenBucketOptions {
+  /** Tokens added per second. */
+  rate: number
+  /** Most tokens the bucket holds (and what a new bucket starts with). */
+  burst: number
+}
+
+interface Bucket {
+  tokens: number
+  /** Clock reading of the last refill, milliseconds. */
+  at: number
+}
+
+/**
+ * Buckets by key. A bucket that has refilled to `burst` is the same as no bucket, so
+ * `sweep` forgets those: memory follows recent activity, not every key ever seen.
+ */
+export class KeyedTokenBuckets<K> {
+  private readonly buckets = new Map<K, Bucket>()
+
+  constructor(private readonly options: TokenBucketOptions, private readonly now: () => number = () => performance.now()) {}
+
+  /** Takes one token for `key`, or says how long to wait for one. */
+  take(key: K): RateDecision {
+    // Keys that come and go (addresses) must not grow the map without end.
+    if (this.buckets.size > 100_000) this.sweep()
     const at = this.now()
-    const bucket = this.buckets.get(key) ?? { tokens: this.burst, at }
-    bucket.tokens = Math.min(this.burst, bucket.tokens + ((at - bucket.at) / 1000) * this.rate)
-    bucket.at = at
-    if (this.buckets.size > 100_000) this.sweep(at)
-    this.buckets.set(key, bucket)
-    if (bucket.tokens < 1) return false
-    bucket.tokens -= 1
-    return true
+    const bucket = this.refilled(key, at)
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1
+      return { ok: true, retryAfterMs: 0 }
+    }
+    return { ok: false, retryAfterMs: Math.ceil(((1 - bucket.tokens) / this.options.rate) * 1000) }
   }
 
-  /** Drops full buckets, so memory follows active callers only. */
-  private sweep(at: number): void {
-    for (const [key, bucket] of this.buckets) {
-      if (bucket.tokens + ((at - bucket.at) / 1000) * this.rate >= this.burst) this.buckets.delete(key)
+  /** Forgets buckets that are full again. */
+  sweep(): void {
+    const at = this.now()
+    for (const key of this.buckets.keys()) {
+      if (this.refilled(key, at).tokens >= this.options.burst) this.buckets.delete(key)
     }
+  }
+
+  get size(): number {
+    return this.buckets.size
+  }
+
+  private refilled(key: K, at: number): Bucket {
+    let bucket = this.buckets.get(key)
+    if (!bucket) {
+      bucket = { tokens: this.options.burst, at }
+      this.buckets.set(key, bucket)
+      return bucket
+    }
+    bucket.tokens = Math.min(this.options.burst, bucket.tokens + ((at - bucket.at) / 1000) * this.options.rate)
+    bucket.at = at
+    return bucket
   }
 }

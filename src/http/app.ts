@@ -12,6 +12,7 @@ import { requireUser } from './guards.js'
 import { bodyAjv, paramsAjv } from '../protocol/validate.js'
 import type { Services } from '../services.js'
 import { registerAccountRoutes } from './routes/accounts.js'
+import { registerBotRoutes } from './routes/bot.js'
 import { registerKudosRoutes } from './routes/kudos.js'
 import { registerOpsRoutes } from './routes/ops.js'
 
@@ -57,9 +58,16 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   // JSON only: a text body would otherwise reach the schema as a string.
   app.removeContentTypeParser('text/plain')
 
+  // Before the authentication hook: the plugin's own onRequest hook marks upgrade requests,
+  // and only marked ones get their socket destroyed when refused. A key refused in a hook
+  // registered earlier would leave the upgrade socket open, unread, for ever.
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false },
+  })
+
   app.decorateRequest('principal', undefined as unknown as Principal)
-  // Authentication runs at preValidation, not onRequest: an error thrown at onRequest on a
-  // WebSocket upgrade leaves the raw socket open, and a refused upgrade must end cleanly.
+  // Authentication runs at preValidation, after body limits, and before the body is checked
+  // against its schema, so that callers without the right key learn nothing about it.
   app.addHook('preValidation', async (request) => {
     request.principal = services.accounts.authenticate(presentedKey(request))
     const auth = request.routeOptions.config?.auth
@@ -91,13 +99,11 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
     hook: 'preHandler',
     errorResponseBuilder: (_request, context) => ({ statusCode: 429, code: 'FST_ERR_RATE_LIMIT', message: `Rate limit: at most ${context.max} per ${context.after}` }),
   })
-  await app.register(fastifyWebsocket, {
-    options: { maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false },
-  })
 
   registerOpsRoutes(app, services)
   registerAccountRoutes(app, services)
   registerKudosRoutes(app, services)
+  registerBotRoutes(app, services)
   if (hooks.extend) await hooks.extend(app)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app

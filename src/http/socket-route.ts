@@ -9,7 +9,7 @@ import type { Principal, Scope } from '../accounts/accounts.js'
 import { BrokerError } from '../errors.js'
 import { Connection } from '../gateway/connection.js'
 import type { Services } from '../services.js'
-import { TokenBuckets } from '../gateway/token-bucket.js'
+import { KeyedTokenBuckets } from '../gateway/token-bucket.js'
 
 export interface SocketSession {
   /** One incoming frame, as ws delivered it. */
@@ -29,13 +29,13 @@ export interface SocketRouteOptions {
 }
 
 /** Upgrade attempts per address, shared by every channel of one app. */
-const upgradeBuckets = new WeakMap<Services, TokenBuckets>()
+const upgradeBuckets = new WeakMap<Services, KeyedTokenBuckets<string>>()
 
 export function registerSocketRoute(app: FastifyInstance, services: Services, path: string, options: SocketRouteOptions): void {
   const { hub, config } = services
   let upgrades = upgradeBuckets.get(services)
   if (!upgrades) {
-    upgrades = new TokenBuckets(config.limits.upgradesPerSecond, Math.ceil(config.limits.upgradesPerSecond * 2))
+    upgrades = new KeyedTokenBuckets<string>({ rate: config.limits.upgradesPerSecond, burst: Math.ceil(config.limits.upgradesPerSecond * 2) })
     upgradeBuckets.set(services, upgrades)
   }
   const buckets = upgrades
@@ -43,7 +43,7 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
     websocket: true,
     schema: { summary: options.summary, tags: ['websocket'] },
     preValidation: async (request) => {
-      if (!buckets.take(request.ip)) throw new BrokerError('too_many_connections', 'Too many connection attempts from this address; retry later')
+      if (!buckets.take(request.ip).ok) throw new BrokerError('too_many_connections', 'Too many connection attempts from this address; retry later')
       const principal = request.principal
       if (options.registeredOnly && principal.anonymous) throw new BrokerError('unauthorized', 'This channel needs an API key')
       if (!principal.scopes.has(options.scope)) throw new BrokerError('insufficient_scope', `This API key lacks the ${options.scope} scope`)

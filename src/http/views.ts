@@ -2,6 +2,7 @@
 import type { Account, EntryView } from '../ledger/ledger.js'
 import type { User } from '../db/schema.js'
 import { toKudos } from '../ledger/amounts.js'
+import type { TransferResult } from '../ledger/transfers.js'
 
 export function totalsView(account: Account | undefined) {
   return {
@@ -29,5 +30,18 @@ export function entryView(entry: EntryView) {
     ref: entry.ref,
     memo: entry.memo,
     created_at: new Date(entry.createdAt).toISOString(),
+  }
+}
+
+/** A transfer as both doors show it (REST and the bot channel answer alike). */
+export function transferView(result: TransferResult) {
+  return {
+    id: result.id,
+    from: result.from,
+    to: result.to,
+    amount: toKudos(result.amount),
+    memo: result.memo,
+    created_at: new Date(result.createdAt).toISOString(),
+    replayed: result.replayed,
   }
 }

@@ -108,6 +108,8 @@ export interface Ledger {
   account(userId: number): Account | undefined
   entries(userId: number, options?: { before?: number; limit?: number }): EntryView[]
   entryByRef(kind: EntryKind, ref: string): { id: number } | undefined
+  /** One entry's header (no postings), e.g. to show its memo next to a change event. */
+  entry(entryId: number): { id: number; kind: EntryKind; ref: string | null; memo: string | null; actorId: number | null; createdAt: number } | undefined
   readonly events: EventEmitter<LedgerEvents>
 }
 
@@ -146,6 +148,9 @@ export function createLedger(db: Db): Ledger {
   ) as unknown as Record<Category, { get(params: { amount: number; userId: number }): { balance: number } | undefined }>
 
   const selectAccount = db.select().from(balances).where(eq(balances.userId, sql.placeholder('userId'))).prepare()
+  const selectEntry = db.select({
+    id: ledgerEntries.id, kind: ledgerEntries.kind, ref: ledgerEntries.ref, memo: ledgerEntries.memo, actorId: ledgerEntries.actorId, createdAt: ledgerEntries.createdAt,
+  }).from(ledgerEntries).where(eq(ledgerEntries.id, sql.placeholder('id'))).prepare()
 
   function postIn(_tx: Tx | Db, entry: EntryInput): { entryId: number; changes: BalanceChange[] } {
     const at = Date.now()
@@ -213,6 +218,9 @@ export function createLedger(db: Db): Ledger {
     },
     entryByRef(kind, ref) {
       return db.select({ id: ledgerEntries.id }).from(ledgerEntries).where(and(eq(ledgerEntries.kind, kind), eq(ledgerEntries.ref, ref))).get()
+    },
+    entry(entryId) {
+      return selectEntry.get({ id: entryId }) as ReturnType<Ledger['entry']>
     },
     events,
   }

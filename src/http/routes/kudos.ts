@@ -5,23 +5,13 @@ import type { Services } from '../../services.js'
 import { requireRole, requireUser } from '../guards.js'
 import { Amount, errorResponses } from '../schemas.js'
 import { toKudos } from '../../ledger/amounts.js'
-import type { TransferResult } from '../../ledger/transfers.js'
+import { transferView } from '../views.js'
+
+export { transferView }
 
 const Recipient = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0 })], { description: 'Username or numeric user id' })
 const TransferBody = Type.Object({ to: Recipient, amount: Amount, memo: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false })
 const AwardBody = Type.Object({ to: Recipient, amount: Amount, memo: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false })
-
-export function transferView(result: TransferResult) {
-  return {
-    id: result.id,
-    from: result.from,
-    to: result.to,
-    amount: toKudos(result.amount),
-    memo: result.memo,
-    created_at: new Date(result.createdAt).toISOString(),
-    replayed: result.replayed,
-  }
-}
 
 export function registerKudosRoutes(app: FastifyInstance, services: Services): void {
   const { transfers } = services
