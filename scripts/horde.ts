@@ -23,31 +23,12 @@ interface Subcommand {
   load(): Promise<Command>
 }
 
-/**
- * Loads a named export from a sibling module whose file may not be part of this build
- * (the specifier is a variable, so the type checker does not require it). When it is
- * missing, the subcommand says so instead of the whole CLI failing to start.
- */
-function optional(specifier: string, name: string): () => Promise<Command> {
-  return async () => {
-    let mod: Record<string, unknown>
-    try {
-      mod = await import(specifier) as Record<string, unknown>
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') throw new Error(`this subcommand is not available in this build (${specifier} is missing)`)
-      throw error
-    }
-    if (typeof mod[name] !== 'function') throw new Error(`${specifier} does not export ${name}`)
-    return mod[name] as Command
-  }
-}
-
 /** Subcommands by name. A new one is one entry here; anything else is a prompt. */
 export const SUBCOMMANDS: Record<string, Subcommand> = {
   generate: { usage: GENERATE_USAGE.replace('horde ', 'horde generate '), load: async () => runGenerate },
   status: { usage: STATUS_USAGE, load: async () => runStatus },
-  transfer: { usage: 'horde transfer <to> <amount> [--memo text] [--url URL] [--key KEY]', load: optional('./cli/kudos.js', 'runTransfer') },
-  balance: { usage: 'horde balance [--url URL] [--key KEY]', load: optional('./cli/kudos.js', 'runBalance') },
+  transfer: { usage: 'horde transfer <to> <amount> [--memo text] [--url URL] [--key KEY]', load: async () => (await import('./cli/kudos.js')).runTransfer },
+  balance: { usage: 'horde balance [--url URL] [--key KEY]', load: async () => (await import('./cli/kudos.js')).runBalance },
 }
 
 export function usage(): string {
