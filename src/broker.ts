@@ -86,6 +86,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   jobQueue.start()
   // Accepted requests that Redis no longer holds (it restarted without them, or was flushed).
   await pipeline.reconcile()
+  services.refreshMetrics = async () => { await pipeline.status() }
   const app = await buildApp(services, {
     extend(app) {
       registerGenerateRoutes(app, services, pipeline)

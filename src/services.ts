@@ -23,4 +23,6 @@ export interface Services {
   readonly hub: Hub
   /** The process logger (fastify's too). Never given API keys or prompt text at info level. */
   readonly log: Logger
+  /** Brings gauges that are computed on demand (waiting requests per model) up to date before a scrape. */
+  refreshMetrics?: () => Promise<void>
 }

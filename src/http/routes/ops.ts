@@ -21,6 +21,7 @@ export function registerOpsRoutes(app: FastifyInstance, services: Services): voi
   })
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    await services.refreshMetrics?.().catch((error) => services.log.warn({ err: error }, 'metrics refresh failed'))
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
   })
 }
