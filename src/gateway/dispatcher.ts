@@ -7,6 +7,7 @@
  * when it has a free worker for it, so one process's busy workers never hold jobs that
  * another process's idle workers could run.
  */
+import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { PRIORITY_PREFERRED } from '../economy/priority.js'
 import { canServe, type RequestClass } from '../queue/classes.js'
@@ -36,6 +37,8 @@ export interface Dispatcher {
   workerJoined(session: WorkerSession): Promise<void>
   workerLeft(session: WorkerSession): void
   isPossible(cls: RequestClass): Promise<boolean>
+  /** Workers connected to any live broker process (cached for a second). */
+  onlineWorkers(): Promise<OnlineWorker[]>
   recordCompletion(ms: number): void
   /** Rough seconds until a request at `position` starts. */
   eta(position: number, cls: RequestClass): number
@@ -43,10 +46,16 @@ export interface Dispatcher {
   close(): Promise<void>
 }
 
-interface GlobalWorker {
+/** A connected worker as every process sees it (the registry hash in Redis). */
+export interface OnlineWorker {
+  name: string
+  owner: string
   models: string[]
+  threads: number
   maxLength: number
   maxContextLength: number
+  /** The broker process holding its socket. */
+  process: string
 }
 
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
@@ -57,7 +66,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const pumpAgain = new Set<WorkerSession>()
   let closed = false
   let avgJobMs = 10_000
-  let globalCache: { at: number; workers: GlobalWorker[] } | undefined
+  let globalCache: { at: number; workers: OnlineWorker[] } | undefined
+  // This process's liveness key: registry entries of a process whose key expired (it died
+  // without removing its workers) are ignored and cleaned up.
+  const processId = randomUUID()
+  const aliveMs = 10_000
+  const markAlive = () => void redis.set(keys.process(processId), '1', 'PX', aliveMs * 3).catch(deps.log)
+  markAlive()
+  const aliveTimer = setInterval(markAlive, aliveMs)
+  aliveTimer.unref()
 
   if (deps.subscriber) {
     void deps.subscriber.subscribe(keys.dispatchChannel).catch(deps.log)
@@ -215,11 +232,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     for (const [queue, n] of counts) if (n > 0) void serveQueue(queue)
   }
 
-  async function globalWorkers(): Promise<GlobalWorker[]> {
+  async function globalWorkers(): Promise<OnlineWorker[]> {
     const now = Date.now()
     if (globalCache && now - globalCache.at < 1000) return globalCache.workers
-    const all = await redis.hvals(keys.workers)
-    const list = all.map((json) => JSON.parse(json) as GlobalWorker)
+    const all = (await redis.hvals(keys.workers)).map((json) => JSON.parse(json) as OnlineWorker)
+    const processes = [...new Set(all.map((w) => w.process))]
+    const alive = processes.length ? await redis.mget(...processes.map((p) => keys.process(p))) : []
+    const live = new Set(processes.filter((_, i) => alive[i] !== null))
+    const dead = all.filter((w) => !live.has(w.process))
+    if (dead.length) void redis.hdel(keys.workers, ...dead.map((w) => w.name)).catch(deps.log)
+    const list = all.filter((w) => live.has(w.process))
     globalCache = { at: now, workers: list }
     return list
   }
@@ -234,8 +256,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       globalCache = undefined
       await redis.hset(keys.workers, info.name, JSON.stringify({
         name: info.name, owner: session.principal.username, models: info.modelList, threads: info.threads,
-        maxLength: info.maxLength, maxContextLength: info.maxContextLength,
-      }))
+        maxLength: info.maxLength, maxContextLength: info.maxContextLength, process: processId,
+      } satisfies OnlineWorker))
     },
     workerLeft(session) {
       globalCache = undefined
@@ -248,6 +270,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       }
       return false
     },
+    onlineWorkers: globalWorkers,
     recordCompletion(ms) {
       avgJobMs = avgJobMs * 0.9 + ms * 0.1
     },
@@ -260,6 +283,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     async close() {
       closed = true
       clearInterval(sweepTimer)
+      clearInterval(aliveTimer)
+      await redis.del(keys.process(processId)).catch(deps.log)
       if (deps.subscriber) await deps.subscriber.quit().catch(() => deps.subscriber!.disconnect())
     },
   }

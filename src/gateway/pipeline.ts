@@ -162,7 +162,7 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   const throughput = new Throughput()
-  const status = createStatus(services, jobQueue, keys, throughput)
+  const status = createStatus(services, jobQueue, () => dispatcher.onlineWorkers(), throughput)
   const submitBuckets = new KeyedTokenBuckets<string>({ rate: config.limits.submitsPerSecond, burst: Math.max(1, Math.ceil(config.limits.submitsPerSecond)) })
   /** Socket submissions per second, per user (per address for anonymous use). */
   function submitAllowed(principal: Principal, address: string): boolean {

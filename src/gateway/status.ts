@@ -6,7 +6,7 @@ import { desc, eq, inArray } from 'drizzle-orm'
 import { balances, users, workers } from '../db/schema.js'
 import { toKudos } from '../ledger/amounts.js'
 import type { JobQueue } from '../queue/job-queue.js'
-import type { Keys } from '../queue/keys.js'
+import type { OnlineWorker } from './dispatcher.js'
 import type { Services } from '../services.js'
 
 export interface StatusSnapshot {
@@ -38,10 +38,10 @@ export class Throughput {
   }
 }
 
-export function createStatus(services: Services, jobQueue: JobQueue, keys: Keys, throughput: Throughput) {
-  const { db, redis, metrics } = services
+export function createStatus(services: Services, jobQueue: JobQueue, onlineWorkers: () => Promise<OnlineWorker[]>, throughput: Throughput) {
+  const { db, metrics } = services
   return async function snapshot(): Promise<StatusSnapshot> {
-    const online = Object.values(await redis.hgetall(keys.workers)).map((json) => JSON.parse(json) as { name: string; owner: string; models: string[]; threads: number })
+    const online = await onlineWorkers()
     const rows = online.length
       ? db.select({ name: workers.name, jobs: workers.jobs, uptimeMs: workers.uptimeMs }).from(workers).where(inArray(workers.name, online.map((w) => w.name))).all()
       : []

@@ -13,6 +13,8 @@ export interface Keys {
   readonly dispatchChannel: string
   /** Hash: worker name -> JSON capabilities of connected workers (all processes). */
   readonly workers: string
+  /** Set (with a TTL) while a broker process is alive. */
+  process(id: string): string
   /** Sorted set of a user's waiting requests (member `queue|request`, score = submit time). */
   waiting(userId: number): string
   /** The priority bucket a user's waiting requests sit at. */
@@ -25,6 +27,7 @@ export function createKeys(prefix: string): Keys {
     classes: `${prefix}:classes`,
     dispatchChannel: `${prefix}:dispatch`,
     workers: `${prefix}:workers`,
+    process: (id) => `${prefix}:process:${id}`,
     waiting: (userId) => `${prefix}:waiting:${userId}`,
     bucket: (userId) => `${prefix}:bucket:${userId}`,
   }
