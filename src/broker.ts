@@ -5,6 +5,7 @@
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { createAccounts } from './accounts/accounts.js'
+import { createIdentities } from './accounts/identities.js'
 import type { Config } from './config.js'
 import { openDb } from './db/open.js'
 import { buildApp } from './http/app.js'
@@ -15,6 +16,7 @@ import { createRedis, findRedis, type RedisTarget } from './redis/connect.js'
 import type { Services } from './services.js'
 import { Hub } from './gateway/connection.js'
 import { CloseCode } from './protocol/envelope.js'
+import { createLedgerStatusSource } from './web/status.js'
 
 export interface Broker {
   readonly app: FastifyInstance
@@ -41,16 +43,19 @@ export async function createBroker(config: Config): Promise<Broker> {
   const metrics = createMetrics()
   const ledger = createLedger(opened.db)
   ledger.events.on('change', (change) => metrics.ledgerPostings.inc({ kind: change.kind }))
+  const accounts = createAccounts(opened.db)
   const services: Services = {
     config,
     db: opened.db,
     sqlite: opened.sqlite,
     redis,
     ledger,
-    accounts: createAccounts(opened.db),
+    accounts,
+    identities: createIdentities(opened.db, accounts),
     transfers: createTransfers(opened.db, ledger, { maxKudos: config.kudos.maxTransfer }),
     metrics,
     hub: new Hub(config.heartbeatSeconds * 1000, config.limits.connectionsPerIp),
+    status: createLedgerStatusSource(opened.db),
   }
   const app = await buildApp(services)
 
