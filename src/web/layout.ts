@@ -33,6 +33,7 @@ export function layout(options: LayoutOptions): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title} · horde</title>
 <link rel="stylesheet" href="/static/app.css">
+<link rel="icon" href="data:,">
 ${(options.scripts ?? []).map((name) => html`<script src="/static/${name}" defer></script>\n`)}</head>
 <body>
 <header class="top">
