@@ -198,6 +198,17 @@ t.test('the session cookie cannot be used across sites', async (t) => {
   t.equal(json.headers.get('content-security-policy'), null, 'JSON answers carry no page policy')
 })
 
+t.test('cookies are Secure when PUBLIC_URL is https', async (t) => {
+  const redis = await startTestRedis(t)
+  const provider = await startFakeProvider(t)
+  const { url } = await startBroker(t, { redis, env: { SESSION_SECRET, PUBLIC_URL: 'https://horde.example', ...provider.env('github') } })
+  const start = await fetch(url + '/auth/github/login', { redirect: 'manual' })
+  const cookies = start.headers.getSetCookie()
+  t.ok(cookies.length >= 2)
+  for (const cookie of cookies) t.match(cookie, /; Secure/i, cookie.split('=')[0])
+  t.equal(new URL(start.headers.get('location')!).searchParams.get('redirect_uri'), 'https://horde.example/auth/github/callback')
+})
+
 t.test('OAuth configuration is validated, naming the variable', async (t) => {
   const cases: Array<[Record<string, string>, string]> = [
     [{ OAUTH_GITHUB_CLIENT_ID: 'x', SESSION_SECRET }, 'OAUTH_GITHUB_CLIENT_SECRET'],

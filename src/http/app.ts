@@ -17,6 +17,7 @@ import { registerStatusRoutes } from './routes/status.js'
 import { registerWebRoutes } from './routes/web.js'
 import { createSessions, isSafeMethod, type Sessions } from './session.js'
 import { contentSecurityPolicy } from '../web/security.js'
+import { errorPage } from '../web/pages/login.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -122,7 +123,15 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
     if (answer.status >= 500) request.log.error({ err: error }, 'request failed')
     return reply.status(answer.status).send({ error: answer.toJSON() })
   })
-  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}` } }))
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]
+    // A person who mistyped a page address gets a page; API clients get JSON.
+    if (!path.startsWith('/v1/') && (request.headers.accept ?? '').includes('text/html')) {
+      const viewer = request.session ? { username: request.principal.username, csrf: sessions.csrfToken(request.session) } : { username: null, csrf: null }
+      return reply.status(404).type('text/html; charset=utf-8').send(errorPage(viewer, 404, `There is no page at ${path}.`))
+    }
+    return reply.status(404).send({ error: { code: 'not_found', message: `No route ${request.method} ${path}` } })
+  })
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -4,7 +4,7 @@
  * kudos leaderboard from the balances table and leaves the rest empty. `GET /v1/status`
  * and the `/v1/status/live` socket both serve a `StatusSnapshot`.
  */
-import { and, desc, eq, ne } from 'drizzle-orm'
+import { desc, eq, ne } from 'drizzle-orm'
 import { ANONYMOUS_ID, type Db } from '../db/open.js'
 import { balances, users } from '../db/schema.js'
 import { toKudos } from '../ledger/amounts.js'
@@ -45,7 +45,7 @@ export const TOP_USERS = 10
 export function topKudos(db: Db, limit = TOP_USERS): StatusSnapshot['top'] {
   return db.select({ username: users.username, balance: balances.balance })
     .from(balances).innerJoin(users, eq(users.id, balances.userId))
-    .where(and(ne(balances.userId, ANONYMOUS_ID)))
+    .where(ne(balances.userId, ANONYMOUS_ID))
     .orderBy(desc(balances.balance), users.id).limit(limit).all()
     .map((row) => ({ username: row.username, kudos: toKudos(row.balance) }))
 }

@@ -130,7 +130,9 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
     /** The logged-in page user, or a redirect to the login page. */
     function pageUser(request: FastifyRequest, reply: FastifyReply): { userId: number } | null {
       if (!request.session) {
-        void reply.redirect(`/login?next=${encodeURIComponent(safeNext(request.url))}`, 303)
+        // After logging in, come back to this page (a form's target is not a page: the account).
+        const next = request.method === 'GET' ? safeNext(request.url) : '/account'
+        void reply.redirect(`/login?next=${encodeURIComponent(next)}`, 303)
         return null
       }
       return { userId: request.session.userId }
