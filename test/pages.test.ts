@@ -101,6 +101,7 @@ t.test('the transfer form is idempotent like REST and shows errors with the form
   t.equal(balanceOf(broker, me.id), 87.5, 'and moves nothing')
   const conflict = await browser.post('/account/transfer', { ...form, amount: '13' })
   t.equal(conflict.response.status, 409)
+  t.notMatch(await conflict.response.text(), new RegExp(`value="${idem}"`), 'a key that moved other kudos is replaced')
   t.equal(balanceOf(broker, bob.id), 12.5)
 
   const fresh = /name="idempotency_key" value="([^"]+)"/.exec(after)![1]

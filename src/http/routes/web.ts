@@ -222,8 +222,10 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
         return reply.redirect(`/account?sent=${result.id}`, 303)
       } catch (error) {
         if (!isBrokerError(error)) throw error
-        // Same key kept: nothing was stored under it, and a retry of this very form stays idempotent.
-        return sendPage(reply, accountPage(accountModel(request, user.userId, { transfer: form, notice: { kind: 'error', text: error.message } })), error.status)
+        // Same key kept: nothing was stored under it, and a retry of this very form stays
+        // idempotent. Unless the key already moved other kudos: then these fields need a new one.
+        const kept = error.code === 'idempotency_conflict' ? { ...form, idempotencyKey: randomUUID() } : form
+        return sendPage(reply, accountPage(accountModel(request, user.userId, { transfer: kept, notice: { kind: 'error', text: error.message } })), error.status)
       }
     })
 
