@@ -6,6 +6,7 @@ import path from 'node:path'
 import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { createAccounts } from './accounts/accounts.js'
+import { createIdentities } from './accounts/identities.js'
 import type { Config } from './config.js'
 import { DB_FILE, openDb } from './db/open.js'
 import { buildApp } from './http/app.js'
@@ -64,17 +65,21 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   })
   const ledger = createLedger(opened.db)
   ledger.events.on('change', (change) => metrics.ledgerPostings.inc({ kind: change.kind }))
+  const accounts = createAccounts(opened.db)
   const services: Services = {
     config,
     db: opened.db,
     sqlite: opened.sqlite,
     redis,
     ledger,
-    accounts: createAccounts(opened.db),
+    accounts,
+    identities: createIdentities(opened.db, accounts),
     transfers: createTransfers(opened.db, ledger, { maxKudos: config.kudos.maxTransfer }),
     metrics,
     log,
     hub: new Hub(config.heartbeatSeconds * 1000, config.limits.connectionsPerIp),
+    // The pipeline, built below, is the source; the closure reads it when a snapshot is taken.
+    status: { snapshot: () => pipeline.status() },
   }
   const keys = createKeys(config.redisPrefix)
   const jobQueue = new JobQueue({ redis, keys, lockMs: config.jobLockSeconds * 1000, maxAttempts: config.jobMaxAttempts })

@@ -2,6 +2,7 @@
  * Configuration, parsed once from the environment and frozen. Nothing below
  * `main.ts` reads `process.env`: everything it needs is handed a `Config`.
  */
+import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 
 export interface KudosConfig {
@@ -55,6 +56,51 @@ export interface BotConfig {
   readonly batchSize: number
 }
 
+/** The OAuth providers the broker knows how to log in with. */
+export const OAUTH_PROVIDERS = ['discord', 'github', 'google'] as const
+export type OAuthProviderName = (typeof OAUTH_PROVIDERS)[number]
+
+export interface OAuthProviderConfig {
+  readonly clientId: string
+  readonly clientSecret: string
+  /** Where the browser is sent to approve the login. */
+  readonly authorizeUrl: string
+  /** Where the broker trades the code for an access token. */
+  readonly tokenUrl: string
+  /** Where the broker reads the user's id and name with the token. */
+  readonly userInfoUrl: string
+}
+
+/** The endpoints each provider uses in production; each is overridable (tests, private deployments). */
+export const OAUTH_DEFAULTS: Record<OAuthProviderName, Pick<OAuthProviderConfig, 'authorizeUrl' | 'tokenUrl' | 'userInfoUrl'>> = {
+  discord: {
+    authorizeUrl: 'https://discord.com/oauth2/authorize',
+    tokenUrl: 'https://discord.com/api/oauth2/token',
+    userInfoUrl: 'https://discord.com/api/users/@me',
+  },
+  github: {
+    authorizeUrl: 'https://github.com/login/oauth/authorize',
+    tokenUrl: 'https://github.com/login/oauth/access_token',
+    userInfoUrl: 'https://api.github.com/user',
+  },
+  google: {
+    authorizeUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
+    tokenUrl: 'https://oauth2.googleapis.com/token',
+    userInfoUrl: 'https://openidconnect.googleapis.com/v1/userinfo',
+  },
+}
+
+export interface WebConfig {
+  /** Key that signs session and login cookies. Random per process when unset and no provider is configured. */
+  readonly sessionSecret: string
+  /** How long a login lasts, in seconds. */
+  readonly sessionMaxAgeSeconds: number
+  /** Seconds between two status pushes on `/v1/status/live`. */
+  readonly statusPushSeconds: number
+  /** Providers with a client id and secret; the others are not offered. */
+  readonly oauth: Readonly<Partial<Record<OAuthProviderName, OAuthProviderConfig>>>
+}
+
 export interface Config {
   readonly host: string
   readonly port: number
@@ -82,6 +128,7 @@ export interface Config {
   readonly kudos: KudosConfig
   readonly limits: LimitsConfig
   readonly bot: BotConfig
+  readonly web: WebConfig
 }
 
 export class ConfigError extends Error {
@@ -129,6 +176,36 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
     throw new ConfigError(name, `expected a URL, got ${JSON.stringify(raw)}`)
   }
   if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, `expected a ${protocols.join(' or ')} URL, got ${parsed.protocol}`)
+  return raw
+}
+
+function oauthProviders(env: Env): WebConfig['oauth'] {
+  const providers: Partial<Record<OAuthProviderName, OAuthProviderConfig>> = {}
+  for (const name of OAUTH_PROVIDERS) {
+    const prefix = `OAUTH_${name.toUpperCase()}_`
+    const clientId = env[`${prefix}CLIENT_ID`]?.trim() || undefined
+    const clientSecret = env[`${prefix}CLIENT_SECRET`]?.trim() || undefined
+    const endpoints = {
+      authorizeUrl: url(env, `${prefix}AUTHORIZE_URL`, ['http:', 'https:']) ?? OAUTH_DEFAULTS[name].authorizeUrl,
+      tokenUrl: url(env, `${prefix}TOKEN_URL`, ['http:', 'https:']) ?? OAUTH_DEFAULTS[name].tokenUrl,
+      userInfoUrl: url(env, `${prefix}USERINFO_URL`, ['http:', 'https:']) ?? OAUTH_DEFAULTS[name].userInfoUrl,
+    }
+    if (!clientId && !clientSecret) continue
+    if (!clientId) throw new ConfigError(`${prefix}CLIENT_ID`, `required when ${prefix}CLIENT_SECRET is set`)
+    if (!clientSecret) throw new ConfigError(`${prefix}CLIENT_SECRET`, `required when ${prefix}CLIENT_ID is set`)
+    providers[name] = { clientId, clientSecret, ...endpoints }
+  }
+  return providers
+}
+
+function sessionSecret(env: Env, loginsEnabled: boolean): string {
+  const raw = env.SESSION_SECRET
+  if (raw === undefined || raw === '') {
+    if (loginsEnabled) throw new ConfigError('SESSION_SECRET', 'required when an OAuth provider is configured (at least 32 characters)')
+    // Nobody can log in without a provider, so no cookie needs to outlive this process.
+    return randomBytes(32).toString('base64url')
+  }
+  if (raw.length < 32) throw new ConfigError('SESSION_SECRET', `expected at least 32 characters, got ${raw.length}`)
   return raw
 }
 
@@ -180,8 +257,19 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       maxInFlight: int(env, 'BOT_MAX_IN_FLIGHT', 256, 1, 1_000_000),
       batchSize: int(env, 'BOT_BATCH_SIZE', 32, 1, 10_000),
     },
+    web: webConfig(env),
   }
   return deepFreeze(config)
+}
+
+function webConfig(env: Env): WebConfig {
+  const oauth = oauthProviders(env)
+  return {
+    sessionSecret: sessionSecret(env, Object.keys(oauth).length > 0),
+    sessionMaxAgeSeconds: int(env, 'SESSION_MAX_AGE_SECONDS', 30 * 86400, 60, 365 * 86400),
+    statusPushSeconds: num(env, 'STATUS_PUSH_SECONDS', 2, 0.05, 3600),
+    oauth,
+  }
 }
 
 function deepFreeze<T extends object>(value: T): T {

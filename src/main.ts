@@ -1,7 +1,5 @@
 /** The broker process: read the environment once, start, and drain on SIGTERM/SIGINT. */
-import { createBroker } from './broker.js'
 import { ConfigError, loadConfig } from './config.js'
-import { RedisUnavailableError } from './redis/connect.js'
 
 async function main(): Promise<void> {
   let config
@@ -14,6 +12,10 @@ async function main(): Promise<void> {
     }
     throw error
   }
+  // Loaded only once the configuration is valid: a bad variable fails fast, before the
+  // database driver, Redis client and HTTP stack are even loaded.
+  const { createBroker } = await import('./broker.js')
+  const { RedisUnavailableError } = await import('./redis/connect.js')
   let broker
   try {
     broker = await createBroker(config)

@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis'
 import type Database from 'better-sqlite3'
 import type { Accounts } from './accounts/accounts.js'
+import type { Identities } from './accounts/identities.js'
 import type { Config } from './config.js'
 import type { Db } from './db/open.js'
 import type { Ledger } from './ledger/ledger.js'
@@ -9,6 +10,7 @@ import type { Transfers } from './ledger/transfers.js'
 import type { Metrics } from './metrics.js'
 import type { Hub } from './gateway/connection.js'
 import type { Logger } from 'pino'
+import type { StatusSource } from './web/status.js'
 
 export interface Services {
   readonly config: Config
@@ -17,6 +19,8 @@ export interface Services {
   readonly redis: Redis
   readonly ledger: Ledger
   readonly accounts: Accounts
+  /** OAuth logins linked to users. */
+  readonly identities: Identities
   readonly transfers: Transfers
   readonly metrics: Metrics
   /** This process's sockets and their heartbeat. */
@@ -25,4 +29,6 @@ export interface Services {
   readonly log: Logger
   /** Brings gauges that are computed on demand (waiting requests per model) up to date before a scrape. */
   refreshMetrics?: () => Promise<void>
+  /** What the status page and `/v1/status/live` show; the job pipeline provides the real one. */
+  readonly status: StatusSource
 }

@@ -29,6 +29,23 @@ export const apiKeys = sqliteTable('api_keys', {
   revokedAt: integer('revoked_at'),
 }, (t) => [uniqueIndex('api_keys_lookup').on(t.lookup), index('api_keys_user').on(t.userId)])
 
+/**
+ * A login at an OAuth provider linked to a user: the provider's stable user id (`subject`),
+ * never its display name, finds the user again. A user may link several providers.
+ */
+export const identities = sqliteTable('identities', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** `discord` | `github` | `google` */
+  provider: text('provider').notNull(),
+  /** The provider's id for the user (GitHub/Discord `id`, Google `sub`), as text. */
+  subject: text('subject').notNull(),
+  userId: integer('user_id').notNull().references(() => users.id),
+  /** The provider's name for the user at the last login, shown on the account page. */
+  displayName: text('display_name'),
+  createdAt: integer('created_at').notNull(),
+  lastLoginAt: integer('last_login_at'),
+}, (t) => [uniqueIndex('identities_provider_subject').on(t.provider, t.subject), index('identities_user').on(t.userId)])
+
 /** One row per user, written only by the ledger, in the same transaction as the postings. */
 export const balances = sqliteTable('balances', {
   userId: integer('user_id').primaryKey().references(() => users.id),
@@ -117,5 +134,6 @@ export const requests = sqliteTable('requests', {
 }, (t) => [index('requests_user_state').on(t.userId, t.state), index('requests_state').on(t.state)])
 
 export type User = typeof users.$inferSelect
+export type Identity = typeof identities.$inferSelect
 export type Balance = typeof balances.$inferSelect
 export type RequestRow = typeof requests.$inferSelect

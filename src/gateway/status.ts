@@ -1,21 +1,15 @@
 /**
  * The horde at a glance, for `GET /v1/status` and the live status page: workers online (all
- * processes, from Redis), waiting requests per model, recent throughput, top kudos holders.
+ * processes, from Redis), waiting requests per model (`*`: any model), recent throughput,
+ * top kudos holders. The real `StatusSource` of src/web/status.ts.
  */
-import { desc, eq, inArray } from 'drizzle-orm'
-import { balances, users, workers } from '../db/schema.js'
-import { toKudos } from '../ledger/amounts.js'
+import { inArray } from 'drizzle-orm'
+import { workers } from '../db/schema.js'
+import { topKudos, type StatusSnapshot } from '../web/status.js'
 import type { JobQueue } from '../queue/job-queue.js'
 import type { OnlineWorker } from './dispatcher.js'
 import type { Services } from '../services.js'
 
-export interface StatusSnapshot {
-  workers: Array<{ name: string; owner: string; models: string[]; threads: number; jobs: number; uptime_s: number }>
-  /** Waiting requests per accepted model; `*` counts requests that accept any model. */
-  waiting: Record<string, number>
-  throughput: { jobs_per_min: number; tokens_per_min: number }
-  top: Array<{ username: string; kudos: number }>
-}
 
 /** Completions over the last minute, in one process. */
 export class Throughput {
@@ -57,13 +51,11 @@ export function createStatus(services: Services, jobQueue: JobQueue, onlineWorke
     }
     metrics.waitingRequests.reset()
     for (const [model, n] of Object.entries(waiting)) metrics.waitingRequests.set({ model }, n)
-    const top = db.select({ username: users.username, balance: balances.balance }).from(balances)
-      .innerJoin(users, eq(users.id, balances.userId)).orderBy(desc(balances.balance)).limit(10).all()
     return {
-      workers: online.map((w) => ({ name: w.name, owner: w.owner, models: w.models, threads: w.threads, jobs: stats.get(w.name)?.jobs ?? 0, uptime_s: Math.round((stats.get(w.name)?.uptimeMs ?? 0) / 1000) })),
+      workers: online.map((w) => ({ name: w.name, owner: w.owner, models: w.models, jobs: stats.get(w.name)?.jobs ?? 0, uptime_s: Math.round((stats.get(w.name)?.uptimeMs ?? 0) / 1000) })),
       waiting,
       throughput: throughput.perMinute(),
-      top: top.map((row) => ({ username: row.username, kudos: toKudos(row.balance) })),
+      top: topKudos(db),
     }
   }
 }

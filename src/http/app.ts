@@ -3,11 +3,12 @@
  * the broker's services and turns their coded errors into HTTP answers.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
 import fastifyWebsocket from '@fastify/websocket'
 import fastifyRateLimit from '@fastify/rate-limit'
 import { ERRORS, BrokerError, isBrokerError, type ErrorCode } from '../errors.js'
-import type { Principal, Scope } from '../accounts/accounts.js'
+import { SCOPES, type Principal, type Scope } from '../accounts/accounts.js'
 import { requireUser } from './guards.js'
 import { bodyAjv, paramsAjv } from '../protocol/validate.js'
 import type { Services } from '../services.js'
@@ -15,16 +16,29 @@ import { registerAccountRoutes } from './routes/accounts.js'
 import { registerBotRoutes } from './routes/bot.js'
 import { registerKudosRoutes } from './routes/kudos.js'
 import { registerOpsRoutes } from './routes/ops.js'
+import { registerStatusRoutes } from './routes/status.js'
+import { registerWebRoutes } from './routes/web.js'
+import { createSessions, isSafeMethod, type Sessions } from './session.js'
+import { contentSecurityPolicy } from '../web/security.js'
+import { errorPage } from '../web/pages/login.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Who is calling: resolved from `apikey` or `Authorization: Bearer`, anonymous without a key. */
+    /**
+     * Who is calling: resolved from `apikey` or `Authorization: Bearer`; without a key, from a
+     * valid session cookie; anonymous without either.
+     */
     principal: Principal
   }
   interface FastifyContextConfig {
     /** A registered caller is needed (`true`), with this scope if one is named; checked before the body is validated. */
     auth?: true | Scope
   }
+}
+
+/** A WebSocket upgrade (the only requests whose Origin the browser does not police for us). */
+function isUpgrade(request: FastifyRequest): boolean {
+  return typeof request.headers.upgrade === 'string' && request.headers.upgrade.toLowerCase() === 'websocket'
 }
 
 export interface AppHooks {
@@ -58,20 +72,53 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   // JSON only: a text body would otherwise reach the schema as a string.
   app.removeContentTypeParser('text/plain')
 
-  // Before the authentication hook: the plugin's own onRequest hook marks upgrade requests,
-  // and only marked ones get their socket destroyed when refused. A key refused in a hook
-  // registered earlier would leave the upgrade socket open, unread, for ever.
+  // Parses cookies (onRequest) before the principal is resolved below.
+  await app.register(fastifyCookie, { secret: config.web.sessionSecret })
+  // Registered before the auth hook so that its own onRequest hook (which marks upgrades and
+  // destroys their socket after an error answer) runs even when authentication refuses one.
   await app.register(fastifyWebsocket, {
     options: { maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false },
   })
+  const sessions: Sessions = createSessions(app, config)
 
   app.decorateRequest('principal', undefined as unknown as Principal)
-  // Authentication runs at preValidation, after body limits, and before the body is checked
+  app.decorateRequest('session', null)
+  // Authentication runs at preValidation: after body limits, before the body is checked
   // against its schema, so that callers without the right key learn nothing about it.
   app.addHook('preValidation', async (request) => {
-    request.principal = services.accounts.authenticate(presentedKey(request))
+    const key = presentedKey(request)
+    request.session = null
+    // A key always wins: REST clients and bots are unaffected by any cookie a browser holds.
+    if (key === undefined) {
+      const session = sessions.read(request)
+      const user = session ? services.accounts.byId(session.userId) : undefined
+      if (session && user) {
+        // Cross-site WebSocket hijacking: browsers send cookies on upgrades from any page.
+        if (isUpgrade(request) && request.headers.origin !== sessions.publicUrl().origin) throw new BrokerError('cross_origin')
+        request.session = session
+        request.principal = { userId: user.id, username: user.username, roles: user.roles, scopes: new Set(SCOPES), keyId: null, anonymous: false }
+      }
+    }
+    request.principal ??= services.accounts.authenticate(key)
     const auth = request.routeOptions.config?.auth
     if (auth) requireUser(request, auth === true ? undefined : auth)
+  })
+  // Anything that changes state with the session cookie must prove it came from our pages.
+  app.addHook('preHandler', async (request) => {
+    if (request.session && !isSafeMethod(request.method)) sessions.checkCsrf(request)
+  })
+  const csp = contentSecurityPolicy(Object.values(config.web.oauth).map((p) => new URL(p.authorizeUrl).origin))
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff')
+    const type = reply.getHeader('content-type')
+    if (typeof type === 'string' && type.startsWith('text/html')) {
+      reply.header('content-security-policy', csp)
+      reply.header('x-frame-options', 'DENY')
+      reply.header('referrer-policy', 'same-origin')
+      // Pages show balances, CSRF tokens and, once, a new API key: never cache them.
+      reply.header('cache-control', 'no-store')
+    }
+    return payload
   })
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode })
@@ -82,7 +129,15 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
     if (answer.status >= 500) request.log.error({ err: error }, 'request failed')
     return reply.status(answer.status).send({ error: answer.toJSON() })
   })
-  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: { code: 'not_found', message: `No route ${request.method} ${request.url.split('?')[0]}` } }))
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]
+    // A person who mistyped a page address gets a page; API clients get JSON.
+    if (!path.startsWith('/v1/') && (request.headers.accept ?? '').includes('text/html')) {
+      const viewer = request.session ? { username: request.principal.username, csrf: sessions.csrfToken(request.session) } : { username: null, csrf: null }
+      return reply.status(404).type('text/html; charset=utf-8').send(errorPage(viewer, 404, `There is no page at ${path}.`))
+    }
+    return reply.status(404).send({ error: { code: 'not_found', message: `No route ${request.method} ${path}` } })
+  })
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -104,6 +159,8 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   registerAccountRoutes(app, services)
   registerKudosRoutes(app, services)
   registerBotRoutes(app, services)
+  registerStatusRoutes(app, services)
+  await registerWebRoutes(app, services, sessions)
   if (hooks.extend) await hooks.extend(app)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app

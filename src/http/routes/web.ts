@@ -1,0 +1,238 @@
+/**
+ * The web pages: status `/`, `/login`, `/account` (and its forms), `/playground`, the static
+ * files they use, and the OAuth routes. Registered in their own encapsulated context so that
+ * form bodies are parsed and errors rendered as HTML here only; REST stays JSON-only.
+ * Every POST here is CSRF-checked by the app-wide hook (the form's `_csrf` field).
+ */
+import { createHash, randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { desc, eq, inArray } from 'drizzle-orm'
+import { transfers as transfersTable, users, workers } from '../../db/schema.js'
+import { BrokerError, isBrokerError } from '../../errors.js'
+import { toKudos } from '../../ledger/amounts.js'
+import type { Services } from '../../services.js'
+import { formatKudos } from '../../web/html.js'
+import type { PageViewer } from '../../web/layout.js'
+import { accountPage, type AccountPageModel, type TransferForm } from '../../web/pages/account.js'
+import { homePage } from '../../web/pages/home.js'
+import { errorPage, loginPage } from '../../web/pages/login.js'
+import { playgroundPage } from '../../web/pages/playground.js'
+import { safeNext } from '../../web/security.js'
+import { toBrokerError } from '../app.js'
+import type { Sessions } from '../session.js'
+import { registerOAuthRoutes } from './oauth.js'
+
+/** A parsed form: repeated fields become arrays. */
+export type FormBody = Record<string, string | string[]>
+
+export function parseForm(text: string): FormBody {
+  const body: FormBody = {}
+  for (const [key, value] of new URLSearchParams(text)) {
+    const previous = body[key]
+    body[key] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value]
+  }
+  return body
+}
+
+function field(body: FormBody | undefined, name: string): string {
+  const value = body?.[name]
+  return (Array.isArray(value) ? value[0] : value ?? '').trim()
+}
+
+function fields(body: FormBody | undefined, name: string): string[] {
+  const value = body?.[name]
+  return value === undefined ? [] : Array.isArray(value) ? value : [value]
+}
+
+const STATIC_DIR = fileURLToPath(new URL('../../web/static/', import.meta.url))
+const STATIC_TYPES: Record<string, string> = { css: 'text/css; charset=utf-8', js: 'text/javascript; charset=utf-8' }
+
+/** Files served under /static, read once: only these names exist. */
+function loadStatic(): Map<string, { body: Buffer; type: string; etag: string }> {
+  const files = new Map<string, { body: Buffer; type: string; etag: string }>()
+  for (const name of fs.readdirSync(STATIC_DIR)) {
+    const type = STATIC_TYPES[name.split('.').pop() ?? '']
+    if (!type) continue
+    const body = fs.readFileSync(STATIC_DIR + name)
+    files.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` })
+  }
+  return files
+}
+
+/** Models offered in the playground: the operator's model registry. */
+function loadModels(file: string): string[] {
+  try {
+    const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { models?: Record<string, unknown> }
+    return Object.keys(parsed.models ?? {}).sort()
+  } catch {
+    return []
+  }
+}
+
+const DONE_MESSAGES: Record<string, string> = {
+  revoked: 'The key was revoked.',
+  linked: 'The login was linked to your account.',
+}
+
+/** Rows per ledger page. */
+export const LEDGER_PAGE = 25
+
+export async function registerWebRoutes(root: FastifyInstance, services: Services, sessions: Sessions): Promise<void> {
+  const { accounts, ledger, db, identities, transfers, config } = services
+  const staticFiles = loadStatic()
+  const models = loadModels(config.modelsFile)
+
+  function viewer(request: FastifyRequest): PageViewer {
+    if (!request.session) return { username: null, csrf: null }
+    return { username: request.principal.username, csrf: sessions.csrfToken(request.session) }
+  }
+
+  function sendPage(reply: FastifyReply, page: string, status = 200): FastifyReply {
+    return reply.status(status).type('text/html; charset=utf-8').send(page)
+  }
+
+  await root.register(async (app) => {
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) => {
+      done(null, parseForm(body as string))
+    })
+
+    app.setErrorHandler((error: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
+      const answer = toBrokerError(error)
+      if (answer.status >= 500) request.log.error({ err: error }, 'page failed')
+      return sendPage(reply, errorPage(viewer(request), answer.status, answer.message), answer.status)
+    })
+
+    const oauth = await registerOAuthRoutes(app, services, sessions)
+
+    app.get<{ Params: { name: string } }>('/static/:name', { schema: { hide: true } }, async (request, reply) => {
+      const file = staticFiles.get(request.params.name)
+      if (!file) throw new BrokerError('not_found')
+      reply.header('etag', file.etag).header('cache-control', 'no-cache')
+      if (request.headers['if-none-match'] === file.etag) return reply.status(304).send()
+      return reply.type(file.type).send(file.body)
+    })
+
+    app.get('/', { schema: { hide: true } }, async (request, reply) => sendPage(reply, homePage(viewer(request), await services.status.snapshot())))
+
+    app.get<{ Querystring: { next?: string } }>('/login', { schema: { hide: true } }, async (request, reply) =>
+      sendPage(reply, loginPage(viewer(request), oauth.providers, safeNext(request.query.next))))
+
+    app.post('/logout', { schema: { hide: true } }, async (_request, reply) => {
+      sessions.end(reply)
+      return reply.redirect('/', 303)
+    })
+
+    app.get('/playground', { schema: { hide: true } }, async (request, reply) =>
+      sendPage(reply, playgroundPage(viewer(request), models, config.limits.maxLength)))
+
+    /** The logged-in page user, or a redirect to the login page. */
+    function pageUser(request: FastifyRequest, reply: FastifyReply): { userId: number } | null {
+      if (!request.session) {
+        // After logging in, come back to this page (a form's target is not a page: the account).
+        const next = request.method === 'GET' ? safeNext(request.url) : '/account'
+        void reply.redirect(`/login?next=${encodeURIComponent(next)}`, 303)
+        return null
+      }
+      return { userId: request.session.userId }
+    }
+
+    function accountModel(request: FastifyRequest, userId: number, extra: Partial<AccountPageModel> & { before?: number } = {}): AccountPageModel {
+      const user = accounts.byId(userId)
+      if (!user) throw new BrokerError('unknown_user')
+      const before = extra.before
+      const entries = ledger.entries(userId, { before, limit: LEDGER_PAGE })
+      const ids = [...new Set(entries.map((e) => e.counterpartyId).filter((id): id is number => id !== null))]
+      const names = new Map(ids.length === 0 ? [] : db.select({ id: users.id, username: users.username }).from(users).where(inArray(users.id, ids)).all().map((u) => [u.id, u.username] as const))
+      const linked = identities.forUser(userId)
+      const linkedProviders = new Set(linked.map((i) => i.provider))
+      const v = viewer(request)
+      return {
+        viewer: { ...v, csrf: v.csrf ?? '' },
+        username: user.username,
+        createdAt: user.createdAt,
+        account: ledger.account(userId),
+        keys: accounts.listKeys(userId),
+        entries: entries.map((e) => ({ ...e, counterparty: e.counterpartyId === null ? null : names.get(e.counterpartyId) ?? `#${e.counterpartyId}` })),
+        nextBefore: entries.length === LEDGER_PAGE ? entries.at(-1)!.postingId : null,
+        paged: before !== undefined,
+        workers: db.select({ name: workers.name, uptimeMs: workers.uptimeMs, jobs: workers.jobs, tokens: workers.tokens, earned: workers.earned, lastSeenAt: workers.lastSeenAt })
+          .from(workers).where(eq(workers.ownerId, userId)).orderBy(desc(workers.earned)).all(),
+        identities: linked,
+        linkable: oauth.providers.filter((p) => !linkedProviders.has(p)),
+        transfer: extra.transfer ?? { to: '', amount: '', memo: '', idempotencyKey: randomUUID() },
+        ...extra,
+      }
+    }
+
+    app.get<{ Querystring: { before?: string; done?: string; sent?: string } }>('/account', { schema: { hide: true } }, async (request, reply) => {
+      const user = pageUser(request, reply)
+      if (!user) return reply
+      const before = /^\d{1,15}$/.test(request.query.before ?? '') ? Number(request.query.before) : undefined
+      let notice: AccountPageModel['notice']
+      const done = request.query.done
+      if (done && DONE_MESSAGES[done]) notice = { kind: 'ok', text: DONE_MESSAGES[done] }
+      if (/^\d{1,15}$/.test(request.query.sent ?? '')) {
+        const sent = db.select().from(transfersTable).where(eq(transfersTable.id, Number(request.query.sent))).get()
+        if (sent && sent.senderId === user.userId) {
+          notice = { kind: 'ok', text: `Sent ${formatKudos(toKudos(sent.amount))} kudos to ${accounts.byId(sent.recipientId)?.username ?? 'them'}.` }
+        }
+      }
+      return sendPage(reply, accountPage(accountModel(request, user.userId, { before, notice })))
+    })
+
+    app.post<{ Body: FormBody }>('/account/keys', { schema: { hide: true } }, async (request, reply) => {
+      const user = pageUser(request, reply)
+      if (!user) return reply
+      const name = field(request.body, 'name')
+      const scopes = fields(request.body, 'scopes')
+      try {
+        const key = accounts.issueKey(user.userId, name, scopes.includes('all') ? ['all'] : scopes)
+        // The key is in this answer only; the page is never cached (no-store).
+        return sendPage(reply, accountPage(accountModel(request, user.userId, { newKey: key })), 201)
+      } catch (error) {
+        if (!isBrokerError(error)) throw error
+        return sendPage(reply, accountPage(accountModel(request, user.userId, { notice: { kind: 'error', text: error.message } })), error.status)
+      }
+    })
+
+    app.post<{ Params: { id: string } }>('/account/keys/:id/revoke', { schema: { hide: true } }, async (request, reply) => {
+      const user = pageUser(request, reply)
+      if (!user) return reply
+      const id = /^\d{1,15}$/.test(request.params.id) ? Number(request.params.id) : 0
+      if (!accounts.revokeKey(user.userId, id)) throw new BrokerError('not_found', 'No such active key')
+      return reply.redirect('/account?done=revoked#keys', 303)
+    })
+
+    app.post<{ Body: FormBody }>('/account/transfer', { schema: { hide: true } }, async (request, reply) => {
+      const user = pageUser(request, reply)
+      if (!user) return reply
+      const form: TransferForm = {
+        to: field(request.body, 'to'),
+        amount: field(request.body, 'amount'),
+        memo: field(request.body, 'memo'),
+        idempotencyKey: field(request.body, 'idempotency_key'),
+      }
+      try {
+        // The one transfer operation, with the key the form was rendered with: a double
+        // submit or a retried POST moves the kudos once.
+        const result = transfers.transfer({ senderId: user.userId, to: form.to, amount: form.amount, memo: form.memo || null, idempotencyKey: form.idempotencyKey })
+        request.log.info({ transfer: result.id, from: result.from.id, to: result.to.id, amount: result.amount, replayed: result.replayed }, 'transfer (web)')
+        return reply.redirect(`/account?sent=${result.id}`, 303)
+      } catch (error) {
+        if (!isBrokerError(error)) throw error
+        // Same key kept: nothing was stored under it, and a retry of this very form stays
+        // idempotent. Unless the key already moved other kudos: then these fields need a new one.
+        const kept = error.code === 'idempotency_conflict' ? { ...form, idempotencyKey: randomUUID() } : form
+        return sendPage(reply, accountPage(accountModel(request, user.userId, { transfer: kept, notice: { kind: 'error', text: error.message } })), error.status)
+      }
+    })
+
+    app.post<{ Params: { provider: string } }>('/account/link/:provider', { schema: { hide: true } }, async (request, reply) => {
+      const user = pageUser(request, reply)
+      if (!user) return reply
+      return oauth.begin(request, reply, request.params.provider, 'link', '/account')
+    })
+  })
+}

@@ -1,0 +1,148 @@
+// The playground: submits a prompt over the client socket /v1/client and shows the request's
+// life: accepted, queue position while waiting, text streaming in, restarts (the text of an
+// earlier attempt is thrown away), done, failed or cancelled. A logged-in browser is
+// authenticated by its session cookie; without one the request is anonymous.
+'use strict'
+;(function () {
+  const h = window.horde
+  const form = document.getElementById('prompt-form')
+  const promptBox = document.getElementById('prompt')
+  const model = document.getElementById('model')
+  const maxLength = document.getElementById('max-length')
+  const submit = document.getElementById('submit')
+  const cancel = document.getElementById('cancel')
+  const state = document.getElementById('state')
+  const queue = document.getElementById('queue')
+  const output = document.getElementById('output')
+  const summary = document.getElementById('summary')
+
+  let socket = null
+  let ready = null
+  let seq = 0
+  /** The request being shown: { id, request, attempt, text } */
+  let current = null
+
+  function open() {
+    if (socket && socket.readyState <= 1) return ready
+    socket = new WebSocket(h.socketUrl('/v1/client'))
+    ready = new Promise((resolve, reject) => {
+      socket.onopen = () => resolve(socket)
+      socket.onerror = () => reject(new Error('The generation service is not reachable right now.'))
+    })
+    socket.onmessage = (event) => {
+      let message
+      try { message = JSON.parse(event.data) } catch { return }
+      handle(message)
+    }
+    socket.onclose = () => {
+      socket = null
+      if (current && !current.finished) finish('failed', 'The connection to the broker closed.')
+    }
+    return ready
+  }
+
+  function busy(on) {
+    submit.disabled = on
+    cancel.disabled = !on
+  }
+
+  function finish(kind, message) {
+    if (current) current.finished = true
+    h.setState(state, kind)
+    queue.hidden = true
+    busy(false)
+    if (message) summary.textContent = message
+  }
+
+  function mine(message) {
+    return current && !current.finished && (message.request === current.request || (message.id !== undefined && message.id === current.id))
+  }
+
+  function handle(m) {
+    if (!mine(m)) return
+    switch (m.type) {
+      case 'accepted':
+        current.request = m.request
+        h.setState(state, 'queued', 'accepted')
+        if (current.cancelWanted) sendCancel()
+        break
+      case 'queued':
+        h.setState(state, 'queued', 'queued')
+        queue.hidden = false
+        queue.textContent = 'Position ' + m.position + ' in the queue' +
+          (m.eta_seconds ? ', about ' + h.duration(m.eta_seconds) + ' to wait' : '') +
+          (m.is_possible === false ? '. No worker online serves this model right now.' : '.')
+        break
+      case 'started':
+        current.attempt = m.attempt
+        current.text = ''
+        output.textContent = ''
+        queue.hidden = true
+        h.setState(state, 'streaming', 'streaming')
+        summary.textContent = 'Worker ' + m.worker + ' · ' + m.model
+        break
+      case 'chunk':
+        if (m.attempt !== current.attempt) break
+        current.text += m.text
+        output.textContent = current.text
+        break
+      case 'restarted':
+        // A worker dropped the job: whatever an earlier attempt streamed is void.
+        current.attempt = m.attempt
+        current.text = ''
+        output.textContent = ''
+        h.setState(state, 'queued', 'restarted')
+        break
+      case 'done':
+        output.textContent = m.text
+        finish('done', m.tokens + ' tokens · ' + h.kudos(m.kudos) + ' kudos')
+        break
+      case 'failed':
+        finish('failed', 'Failed: ' + m.message + ' (' + m.code + ')')
+        break
+      case 'cancelled':
+        finish('cancelled', 'Cancelled.')
+        break
+      case 'error':
+        finish('failed', 'Refused: ' + m.message + ' (' + m.code + ')')
+        break
+    }
+  }
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    const prompt = promptBox.value
+    if (!prompt.trim()) return
+    output.textContent = ''
+    summary.textContent = ''
+    queue.hidden = true
+    current = { id: 'p' + (++seq), request: null, attempt: 0, text: '', finished: false, cancelWanted: false }
+    busy(true)
+    h.setState(state, 'connecting', 'connecting')
+    let ws
+    try {
+      ws = await open()
+    } catch (error) {
+      finish('failed', error.message)
+      return
+    }
+    const frame = { type: 'submit', id: current.id, prompt }
+    if (model.value) frame.models = [model.value]
+    const length = Number(maxLength.value)
+    if (Number.isInteger(length) && length > 0) frame.max_length = length
+    ws.send(JSON.stringify(frame))
+  })
+
+  function sendCancel() {
+    socket.send(JSON.stringify({ type: 'cancel', id: 'c' + (++seq), request: current.request }))
+    summary.textContent = 'Cancelling…'
+  }
+
+  cancel.addEventListener('click', () => {
+    if (!current || current.finished || !socket) return
+    cancel.disabled = true
+    // Not accepted yet: there is no request id to name; cancel as soon as there is.
+    if (!current.request) current.cancelWanted = true
+    else sendCancel()
+  })
+})()
