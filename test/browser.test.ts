@@ -5,8 +5,10 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
+import { WorkerClient } from '../src/clients/worker-client.js'
+import { createDemoBackend } from '../src/clients/backends/demo.js'
 import { chromium, type Browser, type BrowserContext, type Page, type WebSocketRoute } from 'playwright-core'
-import { grant, startBroker, startTestRedis, type TestBroker, type TestLike } from './helpers/harness.js'
+import { grant, registerUser, startBroker, startTestRedis, type TestBroker, type TestLike } from './helpers/harness.js'
 import { SESSION_SECRET, startFakeProvider, type FakeProvider } from './helpers/oauth-provider.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
@@ -131,9 +133,9 @@ t.test('the playground shows queue position, streams, discards a restarted attem
   t.match(submit, { type: 'submit', prompt: 'Once upon a time', models: ['koboldcpp/Llama-3-8B'], max_length: 50 })
 
   send({ type: 'accepted', id: submit.id, request: 'r1' })
-  send({ type: 'queued', request: 'r1', position: 3, is_possible: true, eta_seconds: 40 })
+  send({ type: 'queued', request: 'r1', position: 2, is_possible: true, eta_seconds: 40 })
   await page.locator('#queue', { hasText: 'Position 3 in the queue, about 40s to wait.' }).waitFor()
-  send({ type: 'queued', request: 'r1', position: 1, is_possible: true, eta_seconds: 5 })
+  send({ type: 'queued', request: 'r1', position: 0, is_possible: true, eta_seconds: 5 })
   await page.locator('#queue', { hasText: 'Position 1' }).waitFor()
   send({ type: 'started', request: 'r1', attempt: 1, worker: 'w1', model: 'koboldcpp/Llama-3-8B' })
   send({ type: 'chunk', request: 'r1', attempt: 1, seq: 0, text: 'lost text' })
@@ -173,10 +175,6 @@ t.test('the playground shows queue position, streams, discards a restarted attem
 
 t.test('the playground end to end through the broker\'s /v1/client', async (t) => {
   const { browser, provider, url, broker } = await setUp(t)
-  if (!broker.app.hasRoute({ method: 'GET', url: '/v1/client' })) {
-    t.fail('/v1/client does not exist in this branch yet: the client socket comes with the job pipeline. This test passes once the pipeline is merged.')
-    return
-  }
   provider.as('github', { id: '41', name: 'carol' })
   const { page, problems } = await open(browser)
   await logIn(page, url, 'GitHub')
@@ -188,5 +186,24 @@ t.test('the playground end to end through the broker\'s /v1/client', async (t) =
   await page.locator('#queue', { hasText: 'Position 1' }).waitFor({ timeout: 10_000 })
   await page.getByRole('button', { name: 'Cancel' }).click()
   await page.locator('#state[data-state="cancelled"]').waitFor({ timeout: 10_000 })
+
+  // Now with the reference worker (demo backend, a word every 20 ms): the text streams in.
+  const owner = await registerUser(url, 'volunteer')
+  const worker = new WorkerClient({ url, key: owner.key, name: 'demo-worker', models: ['koboldcpp/Llama-3-8B'], maxLength: 512, maxContextLength: 4096, backend: createDemoBackend({ delayMs: 20 }), reconnect: false })
+  await worker.start()
+  t.teardown(() => worker.stop())
+  await page.getByLabel('Prompt').fill('Tell me about kudos')
+  await page.getByLabel('Model').selectOption('koboldcpp/Llama-3-8B')
+  await page.getByLabel('Max tokens').fill('40')
+  await page.getByRole('button', { name: 'Generate' }).click()
+  await page.locator('#state[data-state="streaming"]').waitFor({ timeout: 10_000 })
+  const partial = (await page.locator('#output').textContent()) ?? ''
+  await page.locator('#state[data-state="done"]').waitFor({ timeout: 20_000 })
+  const full = (await page.locator('#output').textContent()) ?? ''
+  t.ok(partial.length < full.length, `the text appeared piece by piece (${partial.length} then ${full.length} characters)`)
+  const request = broker.services.sqlite.prepare("select text, tokens from requests where state = 'done' order by created_at desc limit 1").get() as { text: string; tokens: number }
+  t.equal(full, request.text, 'the page shows exactly the text the broker settled')
+  t.equal(request.tokens, 40)
+  await page.screenshot({ path: path.join(SHOTS, 'playground-streamed.png'), fullPage: true })
   t.same(problems, [], 'no script errors and no CSP violations')
 })

@@ -69,7 +69,8 @@
       case 'queued':
         h.setState(state, 'queued', 'queued')
         queue.hidden = false
-        queue.textContent = 'Position ' + m.position + ' in the queue' +
+        // The protocol counts the requests ahead; people count from one.
+        queue.textContent = (m.position === null ? 'Waiting in the queue' : 'Position ' + (m.position + 1) + ' in the queue') +
           (m.eta_seconds ? ', about ' + h.duration(m.eta_seconds) + ' to wait' : '') +
           (m.is_possible === false ? '. No worker online serves this model right now.' : '.')
         break
