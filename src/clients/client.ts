@@ -5,6 +5,7 @@
  * WebSocket fits as well as `ws`; the default opener is `ws`, which can send the `apikey`
  * header a browser cannot.
  */
+import type { RequestView } from '../protocol/views.js'
 import WebSocket from 'ws'
 import type { GenerateBody } from '../protocol/client.js'
 import { socketUrl } from './worker-client.js'
@@ -179,21 +180,7 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
 }
 
 /** The broker's view of a request (`GET /v1/generate/:id`). */
-export interface RequestStatus {
-  id: string
-  state: 'waiting' | 'running' | 'done' | 'failed' | 'cancelled'
-  position?: number | null
-  is_possible?: boolean
-  attempt?: number
-  worker?: string | null
-  model?: string | null
-  text?: string | null
-  tokens?: number | null
-  kudos?: number | null
-  error?: string | null
-  created_at: string
-  finished_at?: string | null
-}
+export type RequestStatus = RequestView
 
 /** Fetches a request's status; throws an Error with the broker's code and message on a refusal. */
 export async function requestStatus(url: string, id: string, key?: string): Promise<RequestStatus> {

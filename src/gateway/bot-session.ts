@@ -67,13 +67,9 @@ export class BotSession implements SocketSession {
   }
 
   onMessage(data: unknown, isBinary: boolean): void {
-    const decoded = decodeBotCommand(data, isBinary)
-    if (!decoded.ok) {
-      // Unknown types, missing ids, bad fields: coded, and counted toward the bad-frame limit.
-      this.connection.error(decoded.error.code, decoded.error.message, decoded.error.id)
-      return
-    }
-    const command = decoded.message
+    // Unknown types, missing ids, bad fields: coded, and counted toward the bad-frame limit.
+    const command = this.connection.decode(decodeBotCommand, data, isBinary)
+    if (!command) return
     if (this.pending >= this.ctx.config.maxInFlight) {
       this.fail(command.id, new BrokerError('slow_down', `More than ${this.ctx.config.maxInFlight} commands in flight: wait for replies`))
       return

@@ -21,12 +21,8 @@ export class ClientSession {
   constructor(readonly connection: Connection, readonly principal: Principal, readonly address: string, private readonly pipeline: Pipeline) {}
 
   onMessage(data: unknown, isBinary: boolean): void {
-    const decoded = decode(data, isBinary)
-    if (!decoded.ok) {
-      this.connection.error(decoded.error.code, decoded.error.message, decoded.error.id)
-      return
-    }
-    const message = decoded.message
+    const message = this.connection.decode(decode, data, isBinary)
+    if (!message) return
     void this.handle(message).catch((error) => {
       if (error instanceof BrokerError) this.connection.error(error.code, error.message, message.id, { bad: false })
       else this.connection.error('internal', undefined, message.id, { bad: false })

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events'
 import type { WebSocket } from 'ws'
 import type { ErrorCode } from '../errors.js'
-import { CloseCode, errorFrame, type RequestId } from '../protocol/envelope.js'
+import { CloseCode, errorFrame, type Decoded, type RequestId } from '../protocol/envelope.js'
 
 /** The three things a session needs from a socket (hocuspocus style): tests can hand in anything with these. */
 export interface PeerSocket {
@@ -48,6 +48,17 @@ export class Connection {
     }
     this.socket.send(text)
     return true
+  }
+
+  /**
+   * Decodes one incoming frame with a channel's decoder. A bad frame is answered here with its
+   * coded error (and counted toward the limit); the session only ever sees valid messages.
+   */
+  decode<M>(decoder: (data: unknown, isBinary: boolean) => Decoded<M>, data: unknown, isBinary: boolean): M | undefined {
+    const decoded = decoder(data, isBinary)
+    if (decoded.ok) return decoded.message
+    this.error(decoded.error.code, decoded.error.message, decoded.error.id)
+    return undefined
   }
 
   /** Answers a command or a bad frame with a coded error; too many bad frames close the peer. */

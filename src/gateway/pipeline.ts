@@ -16,6 +16,7 @@ import { BrokerError } from '../errors.js'
 import { toKudos, toMilli } from '../ledger/amounts.js'
 import { CloseCode } from '../protocol/envelope.js'
 import type { GenerateBody } from '../protocol/client.js'
+import type { RequestView } from '../protocol/views.js'
 import { classOf, canServe, modelFor, type RequestClass } from '../queue/classes.js'
 import type { Keys } from '../queue/keys.js'
 import type { ClaimedJob, JobData, JobQueue } from '../queue/job-queue.js'
@@ -30,24 +31,10 @@ import type { Connection } from './connection.js'
 import { KeyedTokenBuckets } from './token-bucket.js'
 import { createStatus, Throughput } from './status.js'
 
-export type RequestState = 'waiting' | 'running' | 'done' | 'failed' | 'cancelled'
+export type RequestState = RequestView['state']
+export type { RequestView }
 const FINAL = new Set(['done', 'failed', 'cancelled'])
 
-export interface RequestView {
-  id: string
-  state: RequestState
-  position?: number | null
-  is_possible?: boolean
-  attempt?: number
-  worker?: string | null
-  model?: string | null
-  text?: string | null
-  tokens?: number | null
-  kudos?: number | null
-  error?: string | null
-  created_at: string
-  finished_at?: string | null
-}
 
 export interface PipelineDeps {
   services: Services

@@ -63,12 +63,8 @@ export class WorkerSession {
   }
 
   onMessage(data: unknown, isBinary: boolean): void {
-    const decoded = decode(data, isBinary)
-    if (!decoded.ok) {
-      this.connection.error(decoded.error.code, decoded.error.message, decoded.error.id)
-      return
-    }
-    const message = decoded.message
+    const message = this.connection.decode(decode, data, isBinary)
+    if (!message) return
     if (message.type !== 'announce' && !this.info) {
       this.connection.error('not_ready')
       return

@@ -1,5 +1,6 @@
 /** REST schemas shared by several routes (TypeBox: one definition gives validation, types and OpenAPI). */
-import { Type, type Static } from '@sinclair/typebox'
+import { Type } from '@sinclair/typebox'
+export { PublicUser, Totals } from '../protocol/views.js'
 
 export const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }),
@@ -7,24 +8,6 @@ export const ErrorBody = Type.Object({
 
 /** Kudos are decimal numbers with at most 3 decimals, as a JSON number or string. */
 export const Amount = Type.Union([Type.Number(), Type.String({ maxLength: 40 })], { description: 'Kudos, > 0, at most 3 decimals' })
-
-export const Totals = Type.Object({
-  earned_generation: Type.Number(),
-  earned_uptime: Type.Number(),
-  spent: Type.Number(),
-  sent: Type.Number(),
-  received: Type.Number(),
-  awarded: Type.Number(),
-})
-
-export const PublicUser = Type.Object({
-  id: Type.Integer(),
-  username: Type.String(),
-  kudos: Type.Number(),
-  created_at: Type.String(),
-  roles: Type.Array(Type.String()),
-})
-export type PublicUser = Static<typeof PublicUser>
 
 export const Paging = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),

@@ -7,6 +7,7 @@
  * `result` frame or an `error` frame carrying that `id`. Server -> bot, unasked: one
  * `ready` frame on open, and `event` frames after `subscribe`.
  */
+import { PublicUser, Totals } from './views.js'
 import { Type, type Static, type TLiteral, type TObject, type TSchema } from '@sinclair/typebox'
 import type { Category } from '../ledger/ledger.js'
 import { MAX_IDEMPOTENCY_KEY_CHARS, MAX_MEMO_CHARS } from '../ledger/transfers.js'
@@ -67,15 +68,6 @@ export const decodeBotCommand = createDecoder<BotCommand>(BotCommandSchemas)
 // ---- server -> bot: results --------------------------------------------------------------
 
 const UserName = Type.Object({ id: Type.Integer(), username: Type.String() })
-const Totals = Type.Object({
-  earned_generation: Type.Number(),
-  earned_uptime: Type.Number(),
-  spent: Type.Number(),
-  sent: Type.Number(),
-  received: Type.Number(),
-  awarded: Type.Number(),
-})
-const PublicUser = Type.Object({ id: Type.Integer(), username: Type.String(), kudos: Type.Number(), created_at: Type.String(), roles: Type.Array(Type.String()) })
 const Entry = Type.Object({
   id: Type.Integer({ description: 'Ledger entry id' }),
   posting_id: Type.Integer(),
