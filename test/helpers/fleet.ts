@@ -7,11 +7,14 @@ export interface Fleet {
   workers: WorkerClient[]
   /** Jobs pushed to the fleet so far (first dispatches and re-dispatches). */
   readonly jobs: number
+  /** Times each request was pushed to a worker. */
+  readonly dispatches: Map<string, number>
 }
 
 /** Starts `count` reference workers on the demo backend; they reconnect by themselves. */
 export async function startFleet(t: TestLike, url: string, key: string, options: { count: number; threads: number; delayMs: number; model?: string }): Promise<Fleet> {
   let jobs = 0
+  const dispatches = new Map<string, number>()
   const workers: WorkerClient[] = []
   for (let i = 0; i < options.count; i++) {
     const worker = new WorkerClient({
@@ -19,12 +22,15 @@ export async function startFleet(t: TestLike, url: string, key: string, options:
       threads: options.threads, backend: createDemoBackend({ delayMs: options.delayMs }),
     })
     worker.on('error', () => { /* refused or dropped sockets while a fault lasts: it reconnects */ })
-    worker.on('job', () => { jobs++ })
+    worker.on('job', (id) => {
+      jobs++
+      dispatches.set(id, (dispatches.get(id) ?? 0) + 1)
+    })
     workers.push(worker)
   }
   t.teardown(() => Promise.all(workers.map((w) => w.stop())))
   await Promise.all(workers.map((w) => w.start()))
-  return { workers, get jobs() { return jobs } }
+  return { workers, dispatches, get jobs() { return jobs } }
 }
 
 /**

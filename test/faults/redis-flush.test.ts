@@ -1,0 +1,49 @@
+/**
+ * Fault: Redis is flushed (FLUSHALL) during load: waiting jobs, running jobs' locks, the
+ * per-user waiting index and bucket keys, the class registry all vanish. SQLite still knows
+ * every accepted request: running jobs settle from the broker's memory, waiting ones are
+ * queued again by the reconciler (every RECONCILE_SECONDS); every request ends once.
+ */
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { checkOutcome, generationEntries, writeFigures } from '../helpers/faults.js'
+import { startFleet, submitMany } from '../helpers/fleet.js'
+import { eventually, registerUser, sleep, startTestRedis } from '../helpers/harness.js'
+import { startBrokerProcess } from '../helpers/processes.js'
+
+const BEFORE = 50
+const AFTER = 10
+const WORDS = 50
+
+t.test('Redis FLUSHALL during load: every accepted request ends once, audit ok', async (t) => {
+  const started = Date.now()
+  const redis = await startTestRedis(t)
+  const broker = await startBrokerProcess(t, { redisUrl: redis.url })
+  const owner = await registerUser(broker.url, 'owner')
+  const requester = await registerUser(broker.url, 'requester')
+  const fleet = await startFleet(t, broker.url, owner.key, { count: 8, threads: 3, delayMs: 40 })
+
+  const first = await submitMany(broker.url, requester.key, BEFORE, { prefix: 'before', words: WORDS })
+  t.same(first.refused, [], 'submissions before the fault are accepted')
+  await eventually(() => fleet.jobs >= 20, 60_000, 'streams to start')
+  await sleep(300)
+  const settledBefore = generationEntries(broker.dbFile).size
+
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.quit())
+  const keysBefore = await admin.dbsize()
+  await admin.flushall()
+  const second = await submitMany(broker.url, requester.key, AFTER, { prefix: 'after', words: WORDS })
+  t.same(second.refused, [], 'submissions after the flush are accepted')
+
+  const ids = [...first.ids, ...second.ids]
+  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile })
+  t.equal(outcome.done, ids.length, 'every request finished done')
+  writeFigures({
+    name: 'redis-flush', file: 'test/faults/redis-flush.test.ts',
+    injects: `FLUSHALL under load (${keysBefore} keys), then more submissions`,
+    faults: 1, ...outcome,
+    notes: `${settledBefore} settled before the flush; ${second.ids.length} submitted after it; ${fleet.jobs} dispatches for ${ids.length} requests`,
+    ranAt: new Date().toISOString(), seconds: Math.round((Date.now() - started) / 1000),
+  })
+})
