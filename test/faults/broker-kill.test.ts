@@ -1,19 +1,21 @@
 /**
- * Fault: the broker process is killed (SIGKILL) in the middle of 50 streams and started
- * again on the same port and data directory. Reference workers reconnect by themselves;
- * jobs that were running on the dead process come back once their locks expire (BullMQ's
- * stalled check, run by the new process); every accepted request ends once.
+ * Fault: the broker process is killed (SIGKILL) and started again on the same port and
+ * data directory. Reference workers reconnect by themselves; jobs that were running on the
+ * dead process come back once their locks expire (BullMQ's stalled check, run by the new
+ * process's per-queue fetchers); every accepted request ends once.
+ *
+ * Two moments: in the middle of 50 streams; and between the settlement (SQLite, committed)
+ * and the queue completion (Redis, held back by stopping Redis with SIGSTOP), so that every
+ * job comes back already settled and must be completed without running again.
  */
 import t from 'tap'
-import { WorkerClient } from '../../src/clients/worker-client.js'
-import { createDemoBackend } from '../../src/clients/backends/demo.js'
+import { Redis } from 'ioredis'
 import { checkOutcome, generationEntries, writeFigures } from '../helpers/faults.js'
-import { api, eventually, registerUser, sleep, startTestRedis } from '../helpers/harness.js'
+import { startFleet, submitMany } from '../helpers/fleet.js'
+import { eventually, registerUser, sleep, startTestRedis } from '../helpers/harness.js'
 import { startBrokerProcess } from '../helpers/processes.js'
 
 const STREAMS = 50
-const WORKERS = 10
-const THREADS = 5
 const WORDS = 60
 
 t.test('broker kill -9 in the middle of 50 streams: every request ends once, the ledger audits clean', async (t) => {
@@ -22,49 +24,74 @@ t.test('broker kill -9 in the middle of 50 streams: every request ends once, the
   const broker = await startBrokerProcess(t, { redisUrl: redis.url })
   const owner = await registerUser(broker.url, 'owner')
   const requester = await registerUser(broker.url, 'requester')
+  // 50 slots: every stream runs at once, each for WORDS x 50 ms at least.
+  const fleet = await startFleet(t, broker.url, owner.key, { count: 10, threads: 5, delayMs: 50 })
 
-  let jobsReceived = 0
-  const workers: WorkerClient[] = []
-  for (let i = 0; i < WORKERS; i++) {
-    const worker = new WorkerClient({
-      url: broker.url, key: owner.key, name: `w${i}`, models: ['demo/tiny'], maxLength: 512, maxContextLength: 4096,
-      threads: THREADS, backend: createDemoBackend({ delayMs: 50 }),
-    })
-    worker.on('error', () => { /* refused sockets while the broker is down: it reconnects */ })
-    worker.on('job', () => { jobsReceived++ })
-    workers.push(worker)
-  }
-  t.teardown(() => Promise.all(workers.map((w) => w.stop())))
-  await Promise.all(workers.map((w) => w.start()))
-
-  // Submitted ten at a time, so that the streams overlap even on a slow machine.
-  const ids: string[] = []
-  for (let i = 0; i < STREAMS; i += 10) {
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, j) =>
-      api(broker.url, 'POST', '/v1/generate', { key: requester.key, body: { prompt: `stream ${i + j}`, models: ['demo/tiny'], max_length: WORDS } })))
-    for (const answer of answers) {
-      if (answer.status !== 202) t.fail(`submission refused: ${answer.status} ${JSON.stringify(answer.body)}`)
-      else ids.push(answer.body.id)
-    }
-  }
-  t.equal(ids.length, STREAMS, 'all streams accepted')
-  // Kill once the streams are running (each takes WORDS x 50 ms at least).
-  await eventually(() => jobsReceived >= STREAMS, 60_000, 'the streams to start')
+  const { ids, refused } = await submitMany(broker.url, requester.key, STREAMS, { prefix: 'stream', words: WORDS })
+  t.same(refused, [], 'all streams accepted')
+  await eventually(() => fleet.jobs >= STREAMS, 60_000, 'the streams to start')
   await sleep(300)
-  const settledBefore = [...generationEntries(broker.dbFile).keys()].filter((id) => ids.includes(id)).length
-  const runningAtKill = jobsReceived - settledBefore
+  const settledBefore = generationEntries(broker.dbFile).size
+  const inFlight = fleet.jobs - settledBefore
   await broker.kill()
   await broker.restart()
 
   const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile })
   t.equal(outcome.done, STREAMS, 'every stream finished done')
-  const rerun = jobsReceived - STREAMS
-  t.ok(rerun >= 0, `jobs handed out again after the restart: ${rerun}`)
+  const again = fleet.jobs - STREAMS
   writeFigures({
     name: 'broker-kill', file: 'test/faults/broker-kill.test.ts',
     injects: 'SIGKILL of the broker process mid-stream, restart on the same port and data dir',
     faults: 1, ...outcome,
-    notes: `${settledBefore} settled before the kill, ${runningAtKill} jobs handed out and unsettled at the kill, ${rerun} dispatches after the restart`,
+    notes: `${settledBefore} settled before the kill, ${inFlight} streams in flight at the kill, ${again} dispatched again after the restart`,
+    ranAt: new Date().toISOString(), seconds: Math.round((Date.now() - started) / 1000),
+  })
+})
+
+t.test('broker kill -9 after settling but before completing in Redis: the jobs come back and are completed without running', async (t) => {
+  const started = Date.now()
+  const redis = await startTestRedis(t)
+  const broker = await startBrokerProcess(t, { redisUrl: redis.url })
+  const owner = await registerUser(broker.url, 'owner')
+  const requester = await registerUser(broker.url, 'requester')
+  const fleet = await startFleet(t, broker.url, owner.key, { count: 4, threads: 2, delayMs: 20 })
+  const count = 8
+  const { ids, refused } = await submitMany(broker.url, requester.key, count, { prefix: 'settled', words: 10 })
+  t.same(refused, [], 'all accepted')
+  await eventually(() => fleet.jobs >= count, 60_000, 'every job dispatched')
+
+  // Redis stops answering: settlements still commit in SQLite, the completions hang.
+  process.kill(redis.pid!, 'SIGSTOP')
+  let resumed = false
+  t.teardown(() => { if (!resumed) process.kill(redis.pid!, 'SIGCONT') })
+  await eventually(() => ids.every((id) => generationEntries(broker.dbFile).get(id) === 1), 60_000, 'every job settled in SQLite')
+  await broker.kill()
+  process.kill(redis.pid!, 'SIGCONT')
+  resumed = true
+  await broker.restart()
+
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.quit())
+  // The jobs were active on the dead broker: its locks expire, the stalled check returns
+  // them, the restarted broker claims each for a reconnected worker, sees it settled and
+  // completes it (removeOnComplete: the queue ends empty).
+  const left = async () => {
+    const queues = Object.keys(await admin.hgetall('hb:classes'))
+    let n = 0
+    for (const q of queues) {
+      n += (await admin.llen(`hb:bull:${q}:active`)) + (await admin.llen(`hb:bull:${q}:wait`)) + (await admin.zcard(`hb:bull:${q}:prioritized`))
+    }
+    return n
+  }
+  await eventually(async () => (await left()) === 0, 60_000, 'the settled jobs to be completed')
+  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile })
+  t.equal(outcome.done, count)
+  t.same([...fleet.dispatches.values()], ids.map(() => 1), 'no settled job was handed to a worker again')
+  writeFigures({
+    name: 'broker-kill-after-settle', file: 'test/faults/broker-kill.test.ts',
+    injects: 'Redis paused (SIGSTOP) so completions hang after settlement; SIGKILL of the broker; Redis resumed; broker restarted',
+    faults: 2, ...outcome,
+    notes: `${count} jobs settled in SQLite but active in Redis at the kill; all completed without a second dispatch (${fleet.jobs} dispatches)`,
     ranAt: new Date().toISOString(), seconds: Math.round((Date.now() - started) / 1000),
   })
 })

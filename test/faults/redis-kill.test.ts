@@ -10,9 +10,9 @@ import { startFleet, submitMany } from '../helpers/fleet.js'
 import { eventually, registerUser, sleep, startTestRedis } from '../helpers/harness.js'
 import { startBrokerProcess } from '../helpers/processes.js'
 
-const FIRST = 30
-const DURING = 20
-const WORDS = 50
+const FIRST = 12
+const DURING = 5
+const WORDS = 150
 
 t.test('Redis kill -9 and restart from its AOF during load: every request ends once, audit ok', async (t) => {
   const started = Date.now()
@@ -20,12 +20,13 @@ t.test('Redis kill -9 and restart from its AOF during load: every request ends o
   const broker = await startBrokerProcess(t, { redisUrl: redis.url })
   const owner = await registerUser(broker.url, 'owner')
   const requester = await registerUser(broker.url, 'requester')
-  // 24 slots for 50 requests: some run, some wait in Redis when it dies.
+  // 24 slots: 12 streams of 6 s or more run when Redis dies, 5 more arrive during the
+  // outage, and 7 slots stay free for jobs that come back while still streaming elsewhere.
   const fleet = await startFleet(t, broker.url, owner.key, { count: 8, threads: 3, delayMs: 40 })
 
   const first = await submitMany(broker.url, requester.key, FIRST, { prefix: 'before', words: WORDS })
   t.same(first.refused, [], 'submissions before the fault are accepted')
-  await eventually(() => fleet.jobs >= 20, 60_000, 'streams to start')
+  await eventually(() => fleet.jobs >= FIRST, 60_000, 'streams to start')
   await sleep(300)
   const settledBefore = generationEntries(broker.dbFile).size
 
@@ -40,11 +41,14 @@ t.test('Redis kill -9 and restart from its AOF during load: every request ends o
   const ids = [...first.ids, ...second.ids]
   const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile })
   t.equal(outcome.done, ids.length, 'every request finished done')
+  // A job whose lock expired during the outage may have been handed to a second worker
+  // while the first still streamed it: both ran, one settled (checked above).
+  const twice = [...fleet.dispatches.values()].filter((n) => n > 1).length
   writeFigures({
     name: 'redis-kill', file: 'test/faults/redis-kill.test.ts',
     injects: 'SIGKILL of Redis under load, down 2.5 s (> job lock), restarted from its AOF',
     faults: 1, ...outcome,
-    notes: `${settledBefore} settled before the kill; ${second.ids.length} submitted during the outage; ${fleet.jobs} dispatches for ${ids.length} requests`,
+    notes: `${settledBefore} settled before the kill; ${second.ids.length} submitted during the outage; ${fleet.jobs} dispatches for ${ids.length} requests (${twice} run twice after losing their lock, each settled once)`,
     ranAt: new Date().toISOString(), seconds: Math.round((Date.now() - started) / 1000),
   })
 })

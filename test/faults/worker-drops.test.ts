@@ -111,10 +111,10 @@ t.test(`workers dropping mid-job at random points, ${RUNS} seeded runs x ${JOBS}
     const spawn = () => { tasks.push(serveAsWorker()) }
     for (let i = 0; i < LIVE_WORKERS; i++) spawn()
     // Each request ends with exactly one final frame on the watching socket.
-    const finals = await eventually(() => {
+    const finals = (await eventually(() => {
       const frames = watcher.frames.filter((f) => ['done', 'failed', 'cancelled'].includes(f.type) && ids.includes(f.request))
       return frames.length >= ids.length ? frames : undefined
-    }, 60_000, `run ${seed}: every job to end`)
+    }, 60_000, `run ${seed}: every job to end`))!
     stopping = true
     for (const peer of [...open]) peer.close()
     for (let settled = 0; settled < tasks.length;) {

@@ -98,10 +98,11 @@ export async function waitAllEnded(url: string, key: string, ids: readonly strin
   return ended
 }
 
+/** The assertions of a tap test that the outcome check uses. */
 interface Tap {
-  equal(found: unknown, wanted: unknown, message?: string): void
-  ok(value: unknown, message?: string): void
-  same(found: unknown, wanted: unknown, message?: string): void
+  equal(found: any, wanted: any, ...rest: any[]): unknown
+  ok(value: any, ...rest: any[]): unknown
+  same(found: any, wanted: any, ...rest: any[]): unknown
 }
 
 /**
