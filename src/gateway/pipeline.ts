@@ -358,7 +358,8 @@ export function createPipeline(deps: PipelineDeps) {
 
   function detach(session: WorkerSession, job: RunningJob): void {
     session.jobs.delete(job.request)
-    running.delete(job.request)
+    // A stale attempt (its lock was lost and the job went to another worker) leaves the live one in place.
+    if (running.get(job.request)?.job === job) running.delete(job.request)
     job.unsubscribe()
   }
 
