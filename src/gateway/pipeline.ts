@@ -509,10 +509,12 @@ export function createPipeline(deps: PipelineDeps) {
       }))
       const present = await jobQueue.exists(candidates.map((c) => ({ queue: c.cls.queue, request: c.row.id })))
       for (let i = 0; i < candidates.length; i++) {
-        if (present[i]) continue
         const { row, cls } = candidates[i]
+        // Open the class even when Redis still holds the job: after a flush the registry may
+        // not name it, and a queue this process never opened is neither served nor checked for stalls.
+        if (await jobQueue.ensureClass(cls)) touched.add(cls.queue)
+        if (present[i]) continue
         const priority = priorityForBalance(ledger.account(row.userId)?.balance ?? 0)
-        await jobQueue.ensureClass(cls)
         await Promise.all([
           jobQueue.add(cls, {
             request: row.id, userId: row.userId, prompt: row.prompt, models: cls.models,
@@ -525,6 +527,7 @@ export function createPipeline(deps: PipelineDeps) {
         requeued++
       }
     }
+    await jobQueue.registerClasses()
     for (const queue of touched) dispatcher.jobAvailable(queue, true)
     if (requeued > 0) services.log.warn({ requeued }, 'requests missing from Redis were queued again')
     return requeued

@@ -103,6 +103,15 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     return true
   }
 
+  /**
+   * Writes every class this process knows back to the shared registry: a FLUSHALL empties it,
+   * and `ensureClass` only writes a class the first time this process meets it.
+   */
+  async registerClasses(): Promise<void> {
+    if (this.classes.size === 0) return
+    await this.redis.hset(this.options.keys.classes, Object.fromEntries([...this.classes].map(([queue, cls]) => [queue, JSON.stringify(cls)])))
+  }
+
   private open(cls: RequestClass): ClassQueue {
     const existing = this.queues.get(cls.queue)
     if (existing) return existing

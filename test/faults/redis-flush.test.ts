@@ -47,3 +47,37 @@ t.test('Redis FLUSHALL during load: every accepted request ends once, audit ok',
     ranAt: new Date().toISOString(), seconds: Math.round((Date.now() - started) / 1000),
   })
 })
+
+t.test('Redis FLUSHALL, more submissions, then a broker restart: the requests Redis holds are still served', async (t) => {
+  const started = Date.now()
+  const redis = await startTestRedis(t)
+  const broker = await startBrokerProcess(t, { redisUrl: redis.url })
+  const requester = await registerUser(broker.url, 'requester')
+  const owner = await registerUser(broker.url, 'owner')
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.quit())
+
+  // No worker yet: everything waits in Redis.
+  const before = await submitMany(broker.url, requester.key, 2, { prefix: 'before', words: 5 })
+  await admin.flushall() // the jobs, and the registry of request classes, are gone
+  const after = await submitMany(broker.url, requester.key, 3, { prefix: 'after', words: 5 })
+  t.same([...before.refused, ...after.refused], [], 'all accepted')
+  const ids = [...before.ids, ...after.ids]
+  // The reconciler queues the flushed ones again; all five are in Redis now.
+  await eventually(async () => (await admin.keys('hb:bull:*')).filter((k) => ids.some((id) => k.endsWith(`:${id}`))).length === ids.length, 30_000, 'all five queued in Redis')
+  await broker.kill()
+  await broker.restart()
+
+  // A worker arrives at the restarted broker: it must find the waiting requests, although
+  // no process wrote their class to the registry since the flush.
+  const fleet = await startFleet(t, broker.url, owner.key, { count: 1, threads: 2, delayMs: 0 })
+  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile, timeoutMs: 30_000 })
+  t.equal(outcome.done, ids.length, 'every request finished done')
+  writeFigures({
+    name: 'redis-flush-restart', file: 'test/faults/redis-flush.test.ts',
+    injects: 'FLUSHALL, submissions of an already-known class, SIGKILL and restart of the broker',
+    faults: 2, ...outcome,
+    notes: `${fleet.jobs} dispatches for ${ids.length} requests`,
+    ranAt: new Date().toISOString(), seconds: Math.round((Date.now() - started) / 1000),
+  })
+})
