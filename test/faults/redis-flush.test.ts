@@ -39,6 +39,13 @@ t.test('Redis FLUSHALL during load: every accepted request ends once, audit ok',
   const ids = [...first.ids, ...second.ids]
   const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile })
   t.equal(outcome.done, ids.length, 'every request finished done')
+  // The per-user waiting index went with the flush; reconcile rebuilt it for the requests it
+  // queued again, and dispatch drained it: nothing is left to mislead preferred dispatch.
+  await eventually(async () => {
+    let members = 0
+    for (const key of await admin.keys('hb:waiting:*')) members += await admin.zcard(key)
+    return members === 0
+  }, 30_000, 'the per-user waiting index to drain')
   writeFigures({
     name: 'redis-flush', file: 'test/faults/redis-flush.test.ts',
     injects: `FLUSHALL under load (${keysBefore} keys), then more submissions`,
