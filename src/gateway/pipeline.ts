@@ -348,7 +348,8 @@ export function createPipeline(deps: PipelineDeps) {
 
   function detach(session: WorkerSession, job: RunningJob): void {
     session.jobs.delete(job.request)
-    running.delete(job.request)
+    // A stale attempt (its lock was lost and the job went to another worker) leaves the live one in place.
+    if (running.get(job.request)?.job === job) running.delete(job.request)
     job.unsubscribe()
   }
 
@@ -498,10 +499,12 @@ export function createPipeline(deps: PipelineDeps) {
       }))
       const present = await jobQueue.exists(candidates.map((c) => ({ queue: c.cls.queue, request: c.row.id })))
       for (let i = 0; i < candidates.length; i++) {
-        if (present[i]) continue
         const { row, cls } = candidates[i]
+        // Open the class even when Redis still holds the job: after a flush the registry may
+        // not name it, and a queue this process never opened is neither served nor checked for stalls.
+        if (await jobQueue.ensureClass(cls)) touched.add(cls.queue)
+        if (present[i]) continue
         const priority = priorityForBalance(ledger.account(row.userId)?.balance ?? 0)
-        await jobQueue.ensureClass(cls)
         await Promise.all([
           jobQueue.add(cls, {
             request: row.id, userId: row.userId, prompt: row.prompt, models: cls.models,
@@ -514,6 +517,7 @@ export function createPipeline(deps: PipelineDeps) {
         requeued++
       }
     }
+    await jobQueue.registerClasses()
     for (const queue of touched) dispatcher.jobAvailable(queue, true)
     if (requeued > 0) services.log.warn({ requeued }, 'requests missing from Redis were queued again')
     return requeued

@@ -103,6 +103,15 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     return true
   }
 
+  /**
+   * Writes every class this process knows back to the shared registry: a FLUSHALL empties it,
+   * and `ensureClass` only writes a class the first time this process meets it.
+   */
+  async registerClasses(): Promise<void> {
+    if (this.classes.size === 0) return
+    await this.redis.hset(this.options.keys.classes, Object.fromEntries([...this.classes].map(([queue, cls]) => [queue, JSON.stringify(cls)])))
+  }
+
   private open(cls: RequestClass): ClassQueue {
     const existing = this.queues.get(cls.queue)
     if (existing) return existing
@@ -148,15 +157,25 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     return claimed
   }
 
+  /**
+   * Stops renewing this claim's lock. Only this claim's: when a lock was lost (Redis away, or
+   * this process stalled, for longer than the lock) the stalled check may have handed the
+   * same job to a newer claim, and the stale claim ending must not stop the live one's
+   * renewals (its lock would expire and a third worker would get the job).
+   */
+  private release(claimed: ClaimedJob): void {
+    if (this.held.get(claimed.job.id!) === claimed) this.held.delete(claimed.job.id!)
+  }
+
   /** The job finished (settled or cancelled): remove it from the queue for good. */
   async complete(claimed: ClaimedJob): Promise<void> {
-    this.held.delete(claimed.job.id!)
+    this.release(claimed)
     await claimed.job.moveToCompleted('ok', claimed.token, false)
   }
 
   /** The worker lost the job: back to its queue at its priority, for another worker. */
   async restart(claimed: ClaimedJob, reason: string): Promise<boolean> {
-    this.held.delete(claimed.job.id!)
+    this.release(claimed)
     if (claimed.job.attemptsMade + 1 >= this.options.maxAttempts) {
       await claimed.job.moveToFailed(new UnrecoverableError(reason), claimed.token, false)
       return false
@@ -168,7 +187,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
 
   /** Ends a held job without another attempt. */
   async fail(claimed: ClaimedJob, reason: string): Promise<void> {
-    this.held.delete(claimed.job.id!)
+    this.release(claimed)
     await claimed.job.moveToFailed(new UnrecoverableError(reason), claimed.token, false)
   }
 

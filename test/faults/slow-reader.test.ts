@@ -1,0 +1,62 @@
+/**
+ * Fault: a client stops reading its socket while its request streams megabytes. Its send
+ * buffer is capped (SEND_BUFFER_BYTES) and the broker closes it with 4002 (slow consumer);
+ * the other clients' streams, relayed by the same process at the same time, arrive whole;
+ * the slow client's job still finishes and is billed once; the ledger audit passes.
+ */
+import path from 'node:path'
+import t from 'tap'
+import { DB_FILE } from '../../src/db/open.js'
+import { checkOutcome, writeFigures } from '../helpers/faults.js'
+import { registerUser, startBroker, startTestRedis } from '../helpers/harness.js'
+import { client, rawWorker, submit } from '../helpers/pipeline.js'
+
+const FAST = 3
+const CHUNKS = 1000
+
+t.test('a client that stops reading is closed 4002; other streams are whole; its job is billed once', async (t) => {
+  const started = Date.now()
+  const redis = await startTestRedis(t)
+  const { wsUrl, url, dataDir } = await startBroker(t, { redis, env: { SEND_BUFFER_BYTES: '65536', MAX_FRAME_BYTES: '65536' } })
+  const owner = await registerUser(url, 'owner')
+  const requester = await registerUser(url, 'requester')
+  const worker = await rawWorker(wsUrl, owner.key, { name: 'w', threads: FAST + 1, max_length: 4096 })
+  t.teardown(() => worker.close())
+  const slow = await client(wsUrl, requester.key)
+  const fast = await Promise.all(Array.from({ length: FAST }, () => client(wsUrl, requester.key)))
+  t.teardown(() => { slow.close(); for (const peer of fast) peer.close() })
+
+  const slowId = await submit(slow, { max_length: 4096 })
+  const fastIds = await Promise.all(fast.map((peer) => submit(peer, { max_length: 4096 })))
+  const jobs = await Promise.all(Array.from({ length: FAST + 1 }, () => worker.next('job', 30_000)))
+  t.same(jobs.map((j) => j.job).sort(), [slowId, ...fastIds].sort(), 'all four jobs on the worker')
+  ;(slow.ws as any)._socket.pause() // stop reading: the kernel buffers fill, then the broker's
+
+  const piece = 'y'.repeat(8000) // 8 MB to the slow reader: far past kernel buffers and the 64 KiB cap
+  for (let seq = 0; seq < CHUNKS; seq++) {
+    worker.send({ type: 'chunk', job: slowId, seq, text: piece })
+    for (const id of fastIds) worker.send({ type: 'chunk', job: id, seq, text: 'z' })
+  }
+  worker.send({ type: 'done', job: slowId, chunks: CHUNKS })
+  for (const id of fastIds) worker.send({ type: 'done', job: id, chunks: CHUNKS })
+
+  for (const [i, peer] of fast.entries()) {
+    const done = await peer.next((f) => f.type === 'done' && f.request === fastIds[i], 60_000)
+    t.equal(done.text, 'z'.repeat(CHUNKS), `fast reader ${i} got its whole stream`)
+    const chunks = peer.frames.filter((f) => f.type === 'chunk' && f.request === fastIds[i])
+    t.same(chunks.map((c) => c.seq), Array.from({ length: CHUNKS }, (_, s) => s), `fast reader ${i} got every chunk, in order`)
+  }
+  ;(slow.ws as any)._socket.resume()
+  const closed = await slow.closed
+  t.equal(closed.code, 4002, 'the slow reader was closed as a slow consumer')
+
+  const outcome = await checkOutcome(t, { url, key: requester.key, ids: [slowId, ...fastIds], dbFile: path.join(dataDir, DB_FILE) })
+  t.equal(outcome.done, FAST + 1, 'the slow reader\'s job finished too')
+  writeFigures({
+    name: 'slow-reader', file: 'test/faults/slow-reader.test.ts',
+    injects: `one client stops reading during an 8 MB stream (cap 64 KiB), ${FAST} others stream at the same time`,
+    faults: 1, ...outcome,
+    notes: `slow reader closed with ${closed.code}; ${FAST} fast readers got ${CHUNKS}/${CHUNKS} chunks each`,
+    ranAt: new Date().toISOString(), seconds: Math.round((Date.now() - started) / 1000),
+  })
+})
