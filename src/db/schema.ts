@@ -95,7 +95,7 @@ export const transfers = sqliteTable('transfers', {
   fingerprint: text('fingerprint').notNull(),
   entryId: integer('entry_id').notNull().references(() => ledgerEntries.id),
   createdAt: integer('created_at').notNull(),
-}, (t) => [uniqueIndex('transfers_idempotency').on(t.senderId, t.idempotencyKey)])
+}, (t) => [uniqueIndex('transfers_idempotency').on(t.senderId, t.idempotencyKey), index('transfers_entry').on(t.entryId)])
 
 export const workers = sqliteTable('workers', {
   id: integer('id').primaryKey({ autoIncrement: true }),
@@ -131,7 +131,13 @@ export const requests = sqliteTable('requests', {
   /** Milli-kudos paid. */
   kudos: integer('kudos'),
   error: text('error'),
-}, (t) => [index('requests_user_state').on(t.userId, t.state), index('requests_state').on(t.state)])
+  /** The client's key for safe retries of a submission (anonymous keys are prefixed with the address). */
+  idempotencyKey: text('idempotency_key'),
+}, (t) => [
+  index('requests_user_state').on(t.userId, t.state),
+  index('requests_state').on(t.state),
+  uniqueIndex('requests_idempotency').on(t.userId, t.idempotencyKey),
+])
 
 export type User = typeof users.$inferSelect
 export type Identity = typeof identities.$inferSelect

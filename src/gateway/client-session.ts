@@ -36,8 +36,15 @@ export class ClientSession {
         if (!this.pipeline.submitAllowed(this.principal, this.address)) {
           throw new BrokerError('too_many_requests', 'Too many submissions per second')
         }
-        const { id: _id, type: _type, ...body } = message
-        const accepted = await this.pipeline.submit(this.principal, body, this.address, (request) => this.watch(request))
+        const { id: _id, type: _type, idempotency_key: key, ...body } = message
+        const accepted = await this.pipeline.submit(this.principal, body, this.address, (request) => this.watch(request), key)
+        if (accepted.replayed) {
+          // The request exists already: tell where it stands, as an attach would.
+          const { id: request, ...rest } = await this.pipeline.view(this.principal, accepted.id)
+          this.connection.send({ type: 'accepted', id: message.id, request, replayed: true })
+          this.connection.send({ type: 'attached', ...rest, request, id: message.id })
+          return
+        }
         this.connection.send({ type: 'accepted', id: message.id, request: accepted.id })
         this.connection.send({ type: 'queued', request: accepted.id, position: accepted.position, is_possible: accepted.isPossible, eta_seconds: accepted.eta })
         return

@@ -101,7 +101,7 @@ export function createPipeline(deps: PipelineDeps) {
    * Accepts a request: recorded, queued, announced to dispatch. `watch` is called with the
    * new id before the job can reach a worker, so a watcher misses none of its events.
    */
-  async function submit(principal: Principal, body: GenerateBody, clientIp: string, watch?: (id: string) => void): Promise<{ id: string; cls: RequestClass; priority: number; isPossible: boolean; position: number | null; eta: number | null }> {
+  async function submit(principal: Principal, body: GenerateBody, clientIp: string, watch?: (id: string) => void, idempotencyKey?: string): Promise<{ id: string; cls: RequestClass; priority: number; isPossible: boolean; position: number | null; eta: number | null; replayed: boolean }> {
     if (closing) throw new BrokerError('unavailable', 'The broker is shutting down')
     if (!principal.scopes.has('generate')) throw new BrokerError('insufficient_scope', 'This API key lacks the generate scope')
     const { limits } = config
@@ -113,25 +113,39 @@ export function createPipeline(deps: PipelineDeps) {
     const modelList = body.models ?? []
     const cls = classOf(modelList, maxLength, maxContextLength)
     const now = wallNow()
-    const id = newRequestId(now)
+    const fresh = newRequestId(now)
+    const params = { models: modelList, max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {} }
+    // Keys of the shared Anonymous account are scoped to the address, so one anonymous
+    // client can neither replay nor discover another's request.
+    const storedKey = idempotencyKey === undefined ? null : principal.anonymous ? `${clientIp}|${idempotencyKey}` : idempotencyKey
 
     // Recorded before it is acknowledged (and before it is queued): the database knows
     // every accepted request. The active-request limit is checked in the same transaction.
-    const balance = db.transaction((tx) => {
+    const { id, balance, replayed } = db.transaction((tx) => {
+      if (storedKey !== null) {
+        const previous = tx.select({ id: requests.id, prompt: requests.prompt, params: requests.params }).from(requests)
+          .where(and(eq(requests.userId, principal.userId), eq(requests.idempotencyKey, storedKey))).get()
+        if (previous) {
+          if (previous.prompt !== body.prompt || JSON.stringify(previous.params) !== JSON.stringify(params)) throw new BrokerError('idempotency_conflict')
+          return { id: previous.id, balance: 0, replayed: true }
+        }
+      }
       const active = principal.anonymous
         ? tx.select({ n: count() }).from(requests).where(and(eq(requests.userId, ANONYMOUS_ID), eq(requests.state, 'waiting'), eq(requests.clientIp, clientIp))).get()!.n
         : tx.select({ n: count() }).from(requests).where(and(eq(requests.userId, principal.userId), eq(requests.state, 'waiting'))).get()!.n
       const cap = principal.anonymous ? limits.maxActiveAnonymousPerIp : limits.maxActivePerUser
       if (active >= cap) throw new BrokerError('too_many_active', `At most ${cap} requests may wait or run at once${principal.anonymous ? ' per address for anonymous use' : ''}`)
-      tx.insert(requests).values({
-        id, userId: principal.userId, state: 'waiting', prompt: body.prompt,
-        params: { models: modelList, max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {} },
-        clientIp, createdAt: now,
-      }).run()
-      return ledger.account(principal.userId)?.balance ?? 0
+      tx.insert(requests).values({ id: fresh, userId: principal.userId, state: 'waiting', prompt: body.prompt, params, clientIp, createdAt: now, idempotencyKey: storedKey }).run()
+      return { id: fresh, balance: ledger.account(principal.userId)?.balance ?? 0, replayed: false }
     }, { behavior: 'immediate' })
 
     watch?.(id)
+    if (replayed) {
+      // A retry of a submission that was accepted: nothing is queued twice (reconcile
+      // requeues it if it was accepted but never reached Redis).
+      const current = await view(principal, id)
+      return { id, cls, priority: 0, isPossible: current.is_possible ?? true, position: current.position ?? null, eta: null, replayed: true }
+    }
     const priority = priorityForBalance(balance)
     const data: JobData = {
       request: id, userId: principal.userId, prompt: body.prompt, models: cls.models,
@@ -145,7 +159,7 @@ export function createPipeline(deps: PipelineDeps) {
     ])
     const [position, isPossible] = await Promise.all([jobQueue.position(cls.queue, id, priority), dispatcher.isPossible(cls)])
     dispatcher.jobAvailable(cls.queue, true)
-    return { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls) }
+    return { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls), replayed: false }
   }
 
   const throughput = new Throughput()

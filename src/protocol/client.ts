@@ -18,10 +18,14 @@ export const GenerateBody = Type.Object({
 }, { additionalProperties: false })
 export type GenerateBody = Static<typeof GenerateBody>
 
+export const IdempotencyKey = Type.String({ minLength: 1, maxLength: 200 })
+
 export const Submit = Type.Object({
   type: Type.Literal('submit'),
   id: RequestId,
   ...GenerateBody.properties,
+  /** A retry with the same key and content returns the first request instead of queueing another. */
+  idempotency_key: Type.Optional(IdempotencyKey),
 }, { additionalProperties: false })
 
 export const RequestRef = Type.String({ minLength: 1, maxLength: 64 })

@@ -1,7 +1,7 @@
 /** Generation over REST: submit, status and result, cancel; and the horde's status. */
 import type { FastifyInstance } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { GenerateBody } from '../../protocol/client.js'
+import { GenerateBody, IdempotencyKey } from '../../protocol/client.js'
 import type { Pipeline } from '../../gateway/pipeline.js'
 import type { Services } from '../../services.js'
 import { errorResponses } from '../schemas.js'
@@ -22,9 +22,12 @@ export function registerGenerateRoutes(app: FastifyInstance, services: Services,
     schema: {
       summary: 'Submit a prompt. The answer comes at once with the request id; follow it with GET or the client socket.',
       tags: ['generate'], body: GenerateBody, response: errorResponses,
+      headers: Type.Object({ 'idempotency-key': Type.Optional(IdempotencyKey) }),
     },
   }, async (request, reply) => {
-    const accepted = await pipeline.submit(request.principal, request.body, request.ip)
+    const key = request.headers['idempotency-key']
+    const accepted = await pipeline.submit(request.principal, request.body, request.ip, undefined, typeof key === 'string' ? key : undefined)
+    if (accepted.replayed) return reply.status(200).send({ ...(await pipeline.view(request.principal, accepted.id)), replayed: true })
     return reply.status(202).send({ id: accepted.id, state: 'waiting', position: accepted.position, is_possible: accepted.isPossible, eta_seconds: accepted.eta })
   })
 
