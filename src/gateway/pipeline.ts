@@ -211,7 +211,7 @@ export function createPipeline(deps: PipelineDeps) {
   async function deliver(session: WorkerSession, claimed: ClaimedJob): Promise<boolean> {
     const data = claimed.job.data
     const row = selectState.get({ id: data.request })
-    void redis.zrem(keys.waiting(data.userId), `${claimed.queue}|${data.request}`)
+    void redis.zrem(keys.waiting(data.userId), `${claimed.queue}|${data.request}`).catch(warn)
     if (!row || FINAL.has(row.state)) {
       // Settled or cancelled before a crash let the job come back: finish it, do not run it twice.
       await jobQueue.complete(claimed).catch(() => {})
@@ -235,7 +235,7 @@ export function createPipeline(deps: PipelineDeps) {
       claimed, request: data.request, attempt: claimed.attempt, model, seq: 0, parts: [], chars: 0,
       dispatchedAt: performance.now(), firstChunkAt: null,
       unsubscribe: fanout.subscribe(data.request, (event) => {
-        if (event.kind === 'control' && event.type === 'cancel') void cancelRunning(session, job)
+        if (event.kind === 'control' && event.type === 'cancel') void cancelRunning(session, job).catch(warn)
       }),
     }
     session.jobs.set(data.request, job)
@@ -325,13 +325,13 @@ export function createPipeline(deps: PipelineDeps) {
       if (message.chunks !== undefined && message.chunks !== job.seq) {
         return session.connection.error('bad_sequence', `done says ${message.chunks} chunks, ${job.seq} were relayed`)
       }
-      void finish(session, job, 'done')
+      void finish(session, job, 'done').catch(warn)
     },
 
     fail(session, message) {
       const job = session.jobs.get(message.job)
       if (!job) return session.connection.error('not_your_job', `Job ${message.job} is not assigned to this worker`)
-      void lose(session, job, `worker failed: ${message.reason ?? 'no reason given'}`)
+      void lose(session, job, `worker failed: ${message.reason ?? 'no reason given'}`).catch(warn)
     },
 
     closed(session) {
@@ -357,7 +357,7 @@ export function createPipeline(deps: PipelineDeps) {
       metrics.workersConnected.set(sessions.size)
       dispatcher.workerLeft(session)
     }
-    for (const job of [...session.jobs.values()]) void lose(session, job, reason)
+    for (const job of [...session.jobs.values()]) void lose(session, job, reason).catch(warn)
   }
 
   function detach(session: WorkerSession, job: RunningJob): void {
@@ -456,7 +456,7 @@ export function createPipeline(deps: PipelineDeps) {
     if (FINAL.has(row.state)) throw new BrokerError('not_cancellable')
     const cls = classOf(row.params.models as string[], row.params.max_length as number, row.params.max_context_length as number)
     if (await jobQueue.removeWaiting(cls.queue, id)) {
-      void redis.zrem(keys.waiting(row.userId), `${cls.queue}|${id}`)
+      void redis.zrem(keys.waiting(row.userId), `${cls.queue}|${id}`).catch(warn)
       if (endRequest(id, 'cancelled')) fanout.publish(id, frame('cancelled', { request: id, text: '', tokens: 0, kudos: 0 }, true))
     } else {
       const local = running.get(id)
@@ -564,7 +564,7 @@ export function createPipeline(deps: PipelineDeps) {
     for (const row of old) {
       const cls = classOf(row.params.models as string[], row.params.max_length as number, row.params.max_context_length as number)
       if (!(await jobQueue.removeWaiting(cls.queue, row.id))) continue
-      void redis.zrem(keys.waiting(row.userId), `${cls.queue}|${row.id}`)
+      void redis.zrem(keys.waiting(row.userId), `${cls.queue}|${row.id}`).catch(warn)
       if (endRequest(row.id, 'failed', { error: 'expired' })) {
         expired++
         fanout.publish(row.id, frame('failed', { request: row.id, code: 'expired', message: `No worker took the request within ${config.limits.requestTtlSeconds} s` }, true))

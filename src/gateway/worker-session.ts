@@ -76,7 +76,9 @@ export class WorkerSession {
           return
         }
         this.announcing = true
-        this.host.announce(this, message).finally(() => { this.announcing = false })
+        this.host.announce(this, message)
+          .catch(() => this.connection.error('unavailable', 'Could not register the worker; try again', message.id, { bad: false }))
+          .finally(() => { this.announcing = false })
         return
       case 'chunk':
         this.host.chunk(this, message)
