@@ -99,7 +99,8 @@ export function brokerEnv(options: { redisUrl: string; dataDir: string; prefix: 
     MAX_ACTIVE_PER_USER: '1000000',
     CONNECTIONS_PER_IP: '10000000',
     HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 15),
-    SQLITE_SYNCHRONOUS: process.env.XSYNC ?? 'FULL',
+    // FULL is the broker's default; BENCH_SQLITE_SYNCHRONOUS=NORMAL shows what the fsyncs cost.
+    SQLITE_SYNCHRONOUS: process.env.BENCH_SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL',
   }
 }
 

@@ -78,7 +78,7 @@ export async function runStreams(ctx: BenchContext): Promise<void> {
   ctx.record('relay_tokens_per_s', figure(brokerRate, 'chunks/s', rawRate))
 
   ctx.progress('jobs per second: broker')
-  const jobsRate = await brokerJobs(ctx, workerCount, warmupMs, jobsMeasureMs)
+  const jobsRate = await brokerJobs(ctx, workerCount, size(ctx.mode, 50, 50, 5), warmupMs, jobsMeasureMs)
   ctx.progress('jobs per second: BullMQ fetch/complete loop')
   const bullRate = await bullmqJobs(ctx.redisUrl, size(ctx.mode, 60_000, 20_000, 1000), jobsMeasureMs)
   ctx.record('jobs_per_s_100_workers', figure(jobsRate, 'jobs/s', bullRate))
@@ -153,10 +153,9 @@ async function rawStreams(count: number, warmupMs: number, measureMs: number, pr
   }
 }
 
-async function brokerJobs(ctx: BenchContext, workerCount: number, warmupMs: number, measureMs: number): Promise<number> {
+async function brokerJobs(ctx: BenchContext, workerCount: number, outstanding: number, warmupMs: number, measureMs: number): Promise<number> {
   const broker = await startBrokerChild(brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/jobs`, prefix: 'jobs' }), ctx.childNodeArgs)
-  // Four requesters with 50 requests outstanding each: 200 for 100 workers, so none idles.
-  const outstanding = 50
+  // Four requesters with `outstanding` requests each (200 for 100 workers): no worker idles for want of work.
   const peers = await workersAndClients(ctx, broker, 'jobs', workerCount, 4)
   let submitting = true
   let measuring = false
