@@ -147,12 +147,13 @@ export function createPipeline(deps: PipelineDeps) {
       max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {}, submittedAt: now, classKey: cls.key,
     }
     await jobQueue.ensureClass(cls)
-    await Promise.all([
-      jobQueue.add(cls, data, priority),
+    // One round trip before dispatch: the position is counted alongside the add, not after it.
+    const [position, , , isPossible] = await Promise.all([
+      jobQueue.addWithPosition(cls, data, priority),
       redis.zadd(keys.waiting(principal.userId), now, `${cls.queue}|${id}`),
       redis.set(keys.bucket(principal.userId), String(priority)),
+      dispatcher.isPossible(cls),
     ])
-    const [position, isPossible] = await Promise.all([jobQueue.position(cls.queue, id, priority), dispatcher.isPossible(cls)])
     dispatcher.jobAvailable(cls.queue, true)
     return { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls) }
   }
