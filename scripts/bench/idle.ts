@@ -18,7 +18,7 @@ function sourceAddress(i: number): string {
 
 export async function runIdle(ctx: BenchContext): Promise<void> {
   const target = size(ctx.mode, 15_000, 2000, 50)
-  const heartbeatSeconds = size(ctx.mode, 3, 2, 0.5)
+  const heartbeatSeconds = size(ctx.mode, 2, 2, 0.5)
 
   const broker = await startBrokerChild(brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/idle`, prefix: 'idle', heartbeatSeconds }), ctx.childNodeArgs)
   let brokerHeld = 0
@@ -28,7 +28,7 @@ export async function runIdle(ctx: BenchContext): Promise<void> {
     const owner = await registerUser(broker.url, 'idle-owner')
     const before = await broker.settledRss()
     let failures = 0
-    await pool(Array.from({ length: target }, (_, i) => i), 64, async (i) => {
+    await pool(Array.from({ length: target }, (_, i) => i), 128, async (i) => {
       try {
         peers.push(await connectWorker(broker.wsUrl, owner.key, { name: `idle-${i}` }, { localAddress: sourceAddress(i) }))
       } catch {
@@ -49,7 +49,7 @@ export async function runIdle(ctx: BenchContext): Promise<void> {
   const rawPeers: Peer[] = []
   try {
     const before = await raw.settledRss()
-    await pool(Array.from({ length: target }, (_, i) => i), 64, async (i) => {
+    await pool(Array.from({ length: target }, (_, i) => i), 128, async (i) => {
       rawPeers.push(await connect(`${raw.wsUrl}/idle`, { localAddress: sourceAddress(i) }))
       if (i % 250 === 0) ctx.progress(`raw ws: ${rawPeers.length}/${target} connections, RSS ${rssKb(raw.pid)} KB`)
     })
