@@ -79,6 +79,8 @@ export function createPipeline(deps: PipelineDeps) {
   let closing = false
 
   const selectState = db.select({ state: requests.state, userId: requests.userId }).from(requests).where(eq(requests.id, sql.placeholder('id'))).prepare()
+  // Prepared once: position pushes read every watched request each second, settlement reads one per job.
+  const selectRequest = db.select().from(requests).where(eq(requests.id, sql.placeholder('id'))).prepare()
 
   const warn = (error: unknown) => services.log.warn({ err: error }, 'pipeline')
 
@@ -385,7 +387,7 @@ export function createPipeline(deps: PipelineDeps) {
     const info = session.info!
     const ownerId = session.principal.userId
     const settled = ledger.run((tx, post) => {
-      const row = tx.select({ state: requests.state }).from(requests).where(eq(requests.id, job.request)).get()
+      const row = selectState.get({ id: job.request })
       if (!row || FINAL.has(row.state)) return false
       if (amount > 0) {
         post({
@@ -429,7 +431,7 @@ export function createPipeline(deps: PipelineDeps) {
   // --- client side -----------------------------------------------------------------------------
 
   function loadOwned(principal: Principal, id: string) {
-    const row = db.select().from(requests).where(eq(requests.id, id)).get()
+    const row = selectRequest.get({ id })
     // Ids are unguessable; still, only the requester may watch or cancel.
     if (!row || row.userId !== principal.userId) throw new BrokerError('unknown_request')
     return row
