@@ -18,7 +18,7 @@ function sourceAddress(i: number): string {
 
 export async function runIdle(ctx: BenchContext): Promise<void> {
   const target = size(ctx.mode, 15_000, 2000, 50)
-  const heartbeatSeconds = size(ctx.mode, 2, 2, 0.5)
+  const heartbeatSeconds = size(ctx.mode, 5, 3, 0.5)
 
   const broker = await startBrokerChild(brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/idle`, prefix: 'idle', heartbeatSeconds }), ctx.childNodeArgs)
   let brokerHeld = 0
@@ -64,9 +64,9 @@ export async function runIdle(ctx: BenchContext): Promise<void> {
   ctx.record('rss_kb_per_worker', figure(brokerKb, 'KB', rawKb))
 }
 
-/** Waits two and a half heartbeat intervals, then counts the connections still open. */
+/** Waits 2.2 heartbeat intervals (two pings answered or missed), then counts the connections still open. */
 async function holdThroughHeartbeats(ctx: BenchContext, child: Child, peers: Peer[], heartbeatSeconds: number, what: string): Promise<number> {
-  const until = performance.now() + heartbeatSeconds * 2500
+  const until = performance.now() + heartbeatSeconds * 2200
   while (performance.now() < until) {
     ctx.progress(`${what}: holding ${peers.length} idle connections through heartbeats, RSS ${rssKb(child.pid)} KB`)
     await sleep(250)
