@@ -17,7 +17,7 @@ function sourceAddress(i: number): string {
 }
 
 export async function runIdle(ctx: BenchContext): Promise<void> {
-  const target = size(ctx.mode, 15_000, 2000, 50)
+  const target = size(ctx.mode, 15_000, 1000, 50)
   const heartbeatSeconds = size(ctx.mode, 5, 3, 0.5)
 
   const broker = await startBrokerChild(brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/idle`, prefix: 'idle', heartbeatSeconds }), ctx.childNodeArgs)
@@ -36,7 +36,7 @@ export async function runIdle(ctx: BenchContext): Promise<void> {
       }
       if (i % 250 === 0) ctx.progress(`broker: ${peers.length}/${target} workers ready (${failures} failed), RSS ${rssKb(broker.pid)} KB`)
     })
-    brokerHeld = await holdThroughHeartbeats(ctx, broker, peers, heartbeatSeconds, 'broker')
+    brokerHeld = await holdThroughHeartbeats(ctx, broker, peers, heartbeatSeconds * size(ctx.mode, 2.2, 1.2, 1.2), 'broker')
     brokerKb = (await broker.settledRss() - before) / Math.max(brokerHeld, 1)
   } finally {
     for (const peer of peers) peer.close()
@@ -53,7 +53,7 @@ export async function runIdle(ctx: BenchContext): Promise<void> {
       rawPeers.push(await connect(`${raw.wsUrl}/idle`, { localAddress: sourceAddress(i) }))
       if (i % 250 === 0) ctx.progress(`raw ws: ${rawPeers.length}/${target} connections, RSS ${rssKb(raw.pid)} KB`)
     })
-    rawHeld = await holdThroughHeartbeats(ctx, raw, rawPeers, heartbeatSeconds, 'raw ws')
+    rawHeld = await holdThroughHeartbeats(ctx, raw, rawPeers, heartbeatSeconds * size(ctx.mode, 2.2, 1.2, 1.2), 'raw ws')
     rawKb = (await raw.settledRss() - before) / Math.max(rawHeld, 1)
   } finally {
     for (const peer of rawPeers) peer.close()
@@ -64,9 +64,9 @@ export async function runIdle(ctx: BenchContext): Promise<void> {
   ctx.record('rss_kb_per_worker', figure(brokerKb, 'KB', rawKb))
 }
 
-/** Waits 2.2 heartbeat intervals (two pings answered or missed), then counts the connections still open. */
-async function holdThroughHeartbeats(ctx: BenchContext, child: Child, peers: Peer[], heartbeatSeconds: number, what: string): Promise<number> {
-  const until = performance.now() + heartbeatSeconds * 2200
+/** Waits `seconds` (a whole number of heartbeats and a bit: pings answered or missed), then counts the connections still open. */
+async function holdThroughHeartbeats(ctx: BenchContext, child: Child, peers: Peer[], seconds: number, what: string): Promise<number> {
+  const until = performance.now() + seconds * 1000
   while (performance.now() < until) {
     ctx.progress(`${what}: holding ${peers.length} idle connections through heartbeats, RSS ${rssKb(child.pid)} KB`)
     await sleep(250)

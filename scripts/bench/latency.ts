@@ -17,8 +17,8 @@ import { brokerEnv, startBrokerChild, startRawChild } from './processes.js'
 const WARMUP = 20
 
 export async function runLatency(ctx: BenchContext): Promise<void> {
-  const dispatchRounds = size(ctx.mode, 1000, 300, 20)
-  const relayRounds = size(ctx.mode, 3000, 1000, 50)
+  const dispatchRounds = size(ctx.mode, 1000, 150, 20)
+  const relayRounds = size(ctx.mode, 3000, 500, 50)
 
   const broker = await startBrokerChild(brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/latency`, prefix: 'lat' }), ctx.childNodeArgs)
   const peers: Peer[] = []

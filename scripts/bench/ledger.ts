@@ -23,7 +23,7 @@ interface Side {
 const SLICE_MS = 100
 
 export async function runLedger(ctx: BenchContext): Promise<void> {
-  const durationMs = size(ctx.mode, 8000, 3000, 400)
+  const durationMs = size(ctx.mode, 8000, 1500, 400)
   const sides = [ledgerCode(`${ctx.dir}/ledger-code.sqlite`), rawStatements(`${ctx.dir}/ledger-raw.sqlite`)]
   const counts = [0, 0]
   const times = [0, 0]

@@ -16,8 +16,9 @@ import { figure, percentile, size, type BenchContext } from './common.js'
 import { BENCH_MODEL } from './peer.js'
 
 export async function runReprioritize(ctx: BenchContext): Promise<void> {
-  const samples = size(ctx.mode, 500, 200, 20)
-  const depths = size(ctx.mode, [1000, 100_000], [1000, 100_000], [200, 2000])
+  const samples = size(ctx.mode, 500, 100, 20)
+  // --quick and --tiny fill less (20k, 2k) to stay within their budgets; the figure keeps its name.
+  const depths = size(ctx.mode, [1000, 100_000], [1000, 20_000], [200, 2000])
   const config = loadConfig({
     PORT: '0', HOST: '127.0.0.1', DATA_DIR: `${ctx.dir}/reprioritize`, REDIS_URL: ctx.redisUrl, REDIS_PREFIX: 'rep',
     LOG_LEVEL: 'silent', SUBMITS_PER_SECOND: '1000000', MAX_ACTIVE_PER_USER: '1000000',

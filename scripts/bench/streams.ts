@@ -67,9 +67,9 @@ async function driveStreams(streams: Map<string, Stream>, downs: Peer[], keyOf: 
 export async function runStreams(ctx: BenchContext): Promise<void> {
   const streamCount = size(ctx.mode, 100, 100, 10)
   const workerCount = size(ctx.mode, 100, 100, 10)
-  const warmupMs = size(ctx.mode, 1000, 500, 300)
-  const measureMs = size(ctx.mode, 4000, 2000, 500)
-  const jobsMeasureMs = size(ctx.mode, 5000, 3000, 1000)
+  const warmupMs = size(ctx.mode, 1000, 300, 300)
+  const measureMs = size(ctx.mode, 4000, 1000, 500)
+  const jobsMeasureMs = size(ctx.mode, 5000, 1500, 1000)
 
   ctx.progress('relay throughput: broker')
   const brokerRate = await brokerStreams(ctx, streamCount, warmupMs, measureMs)
@@ -80,7 +80,7 @@ export async function runStreams(ctx: BenchContext): Promise<void> {
   ctx.progress('jobs per second: broker')
   const jobsRate = await brokerJobs(ctx, workerCount, size(ctx.mode, 50, 50, 5), warmupMs, jobsMeasureMs)
   ctx.progress('jobs per second: BullMQ fetch/complete loop')
-  const bullRate = await bullmqJobs(ctx.redisUrl, size(ctx.mode, 30_000, 15_000, 1000), jobsMeasureMs)
+  const bullRate = await bullmqJobs(ctx.redisUrl, size(ctx.mode, 30_000, 5000, 1000), jobsMeasureMs)
   ctx.record('jobs_per_s_100_workers', figure(jobsRate, 'jobs/s', bullRate))
 }
 
