@@ -97,19 +97,22 @@ async function main(): Promise<void> {
   const { mode, only } = parseArgs(process.argv.slice(2))
   const out = path.resolve(process.env.BENCH_OUT ?? 'bench-results.json')
   const budgetMs = size(mode, 300_000, 60_000, 60_000)
+  const scenarios: Record<string, Figure> = {}
+  const info = machine(mode)
+  const write = () => fs.writeFileSync(out, `${JSON.stringify({ scenarios, machine: info, nofile_limit: nofileLimit() }, null, 2)}\n`)
   const watchdog = setTimeout(() => {
-    process.stderr.write(`\nbench: over its ${budgetMs / 1000} s budget; stopping\n`)
+    // What was measured is kept; the missing figures say the run was cut short.
+    process.stderr.write(`\nbench: over its ${budgetMs / 1000} s budget; stopping (partial results in ${out})\n`)
     killChildren()
+    write()
     process.exit(1)
   }, budgetMs)
   watchdog.unref()
 
   const progress = createProgress()
   const dir = tempDir('horde-bench-')
-  const scenarios: Record<string, Figure> = {}
   const childNodeArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []
   let redis: RedisServer | undefined
-  const info = machine(mode)
   try {
     progress.set('starting redis-server')
     redis = await startRedisServer({ dir: path.join(dir, 'redis'), appendOnly: false })
@@ -132,9 +135,8 @@ async function main(): Promise<void> {
     await redis?.kill().catch(() => {})
     fs.rmSync(dir, { recursive: true, force: true })
   }
-  const result = { scenarios, machine: info, nofile_limit: nofileLimit() }
-  fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
-  process.stdout.write(`${formatTable(scenarios)}\n\nmode ${mode}; ${info.nproc} x ${info.cpu}; node ${info.node}; redis ${info.redis_server}; open-file limit ${result.nofile_limit}\nwrote ${out}\n`)
+  write()
+  process.stdout.write(`${formatTable(scenarios)}\n\nmode ${mode}; ${info.nproc} x ${info.cpu}; node ${info.node}; redis ${info.redis_server}; open-file limit ${nofileLimit()}\nwrote ${out}\n`)
 }
 
 main().then(() => process.exit(0), (error) => {
