@@ -69,6 +69,8 @@ export function createPipeline(deps: PipelineDeps) {
   let closing = false
 
   const selectState = db.select({ state: requests.state, userId: requests.userId }).from(requests).where(eq(requests.id, sql.placeholder('id'))).prepare()
+  // Prepared once: position pushes read every watched request each second, settlement reads one per job.
+  const selectRequest = db.select().from(requests).where(eq(requests.id, sql.placeholder('id'))).prepare()
 
   const warn = (error: unknown) => services.log.warn({ err: error }, 'pipeline')
   const wallNow = deps.wallClock ?? Date.now
@@ -152,12 +154,13 @@ export function createPipeline(deps: PipelineDeps) {
       max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {}, submittedAt: now, classKey: cls.key,
     }
     await jobQueue.ensureClass(cls)
-    await Promise.all([
-      jobQueue.add(cls, data, priority),
+    // One round trip before dispatch: the position is counted alongside the add, not after it.
+    const [position, , , isPossible] = await Promise.all([
+      jobQueue.addWithPosition(cls, data, priority),
       redis.zadd(keys.waiting(principal.userId), now, `${cls.queue}|${id}`),
       redis.set(keys.bucket(principal.userId), String(priority)),
+      dispatcher.isPossible(cls),
     ])
-    const [position, isPossible] = await Promise.all([jobQueue.position(cls.queue, id, priority), dispatcher.isPossible(cls)])
     dispatcher.jobAvailable(cls.queue, true)
     return { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls), replayed: false }
   }
@@ -400,7 +403,7 @@ export function createPipeline(deps: PipelineDeps) {
     const info = session.info!
     const ownerId = session.principal.userId
     const settled = ledger.run((tx, post) => {
-      const row = tx.select({ state: requests.state }).from(requests).where(eq(requests.id, job.request)).get()
+      const row = selectState.get({ id: job.request })
       if (!row || FINAL.has(row.state)) return false
       if (amount > 0) {
         post({
@@ -445,7 +448,7 @@ export function createPipeline(deps: PipelineDeps) {
   // --- client side -----------------------------------------------------------------------------
 
   function loadOwned(principal: Principal, id: string) {
-    const row = db.select().from(requests).where(eq(requests.id, id)).get()
+    const row = selectRequest.get({ id })
     // Ids are unguessable; still, only the requester may watch or cancel.
     if (!row || row.userId !== principal.userId) throw new BrokerError('unknown_request')
     return row

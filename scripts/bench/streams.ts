@@ -1,0 +1,234 @@
+/**
+ * Throughput scenarios over real sockets to a broker child:
+ * - relay_tokens_per_s: 100 workers each streaming one job's chunks to the client watching
+ *   it, each stream with a window of unacknowledged chunks; chunks received by the clients
+ *   per second (baseline: the same frames through a raw ws relay, 100 pairs, same window);
+ * - jobs_per_s_100_workers: 100 workers, clients keeping requests outstanding, each job one
+ *   chunk and `done`, counted when the client gets `done` (so after settlement in the ledger)
+ *   (baseline: BullMQ alone, one no-op manual getNextJob/moveToCompleted loop).
+ */
+import { randomUUID } from 'node:crypto'
+import { Queue, Worker } from 'bullmq'
+import { Redis } from 'ioredis'
+import { figure, pool, size, sleep, withTimeout, type BenchContext } from './common.js'
+import { BENCH_MODEL, connect, connectClient, connectWorker, registerUser, type Peer } from './peer.js'
+import { brokerEnv, startBrokerChild, startRawChild, type Child } from './processes.js'
+
+/** Chunks a stream may have in flight (sent by the worker, not yet at the client). */
+const WINDOW = 64
+
+interface Stream {
+  up: Peer
+  /** Frame the upstream socket sends for chunk `seq`. */
+  frame(seq: number): string
+  sent: number
+  received: number
+}
+
+/**
+ * Drives every stream as fast as its window allows for `warmupMs + measureMs`, and counts
+ * the chunks that reach the downstream sockets during the measured part. `downs` deliver
+ * frames keyed by `keyOf` to the stream of that key.
+ */
+async function driveStreams(streams: Map<string, Stream>, downs: Peer[], keyOf: (frame: any) => string, warmupMs: number, measureMs: number, progress: (text: string) => void): Promise<number> {
+  let running = true
+  let measuring = false
+  let counted = 0
+  const pump = (stream: Stream) => {
+    while (running && stream.sent - stream.received < WINDOW) stream.up.ws.send(stream.frame(stream.sent++))
+  }
+  for (const down of downs) {
+    down.buffering = false
+    down.onFrame = (frame) => {
+      if (frame.type !== 'chunk') return
+      const stream = streams.get(keyOf(frame))
+      if (!stream) return
+      stream.received++
+      if (measuring) counted++
+      if (stream.sent - stream.received <= WINDOW / 2) pump(stream)
+    }
+  }
+  for (const stream of streams.values()) pump(stream)
+  await sleep(warmupMs)
+  measuring = true
+  const start = performance.now()
+  const ticker = setInterval(() => progress(`${Math.round(counted / ((performance.now() - start) / 1000)).toLocaleString('en-US')} chunks/s so far`), 1000)
+  await sleep(measureMs)
+  measuring = false
+  const elapsed = performance.now() - start
+  clearInterval(ticker)
+  running = false
+  // Let what is in flight arrive, so that the sequence numbers line up for `done`.
+  const deadline = performance.now() + 5000
+  while (performance.now() < deadline && [...streams.values()].some((s) => s.received < s.sent)) await sleep(20)
+  return counted / (elapsed / 1000)
+}
+
+export async function runStreams(ctx: BenchContext): Promise<void> {
+  const streamCount = size(ctx.mode, 100, 100, 10)
+  const workerCount = size(ctx.mode, 100, 100, 10)
+  const warmupMs = size(ctx.mode, 1000, 300, 300)
+  const measureMs = size(ctx.mode, 4000, 1000, 500)
+  const jobsMeasureMs = size(ctx.mode, 5000, 1500, 1000)
+
+  ctx.progress('relay throughput: broker')
+  const brokerRate = await brokerStreams(ctx, streamCount, warmupMs, measureMs)
+  ctx.progress('relay throughput: raw ws relay')
+  const rawRate = await rawStreams(streamCount, warmupMs, measureMs, ctx.progress)
+  ctx.record('relay_tokens_per_s', figure(brokerRate, 'chunks/s', rawRate))
+
+  ctx.progress('jobs per second: broker')
+  const jobsRate = await brokerJobs(ctx, workerCount, size(ctx.mode, 50, 50, 5), warmupMs, jobsMeasureMs)
+  ctx.progress('jobs per second: BullMQ fetch/complete loop')
+  const bullRate = await bullmqJobs(ctx.redisUrl, size(ctx.mode, 30_000, 5000, 1000), jobsMeasureMs)
+  ctx.record('jobs_per_s_100_workers', figure(jobsRate, 'jobs/s', bullRate))
+}
+
+async function workersAndClients(ctx: BenchContext, broker: Child, prefix: string, workers: number, clients: number): Promise<{ workers: Peer[]; clients: Peer[] }> {
+  const owner = await registerUser(broker.url, `${prefix}-owner`)
+  const requesters = []
+  for (let i = 0; i < clients; i++) {
+    const user = await registerUser(broker.url, `${prefix}-req${i}`)
+    // A large balance keeps each payer's priority bucket still while jobs are paid for.
+    await broker.call('grant', { userId: user.id, kudos: 1_000_000 })
+    requesters.push(user)
+  }
+  const workerPeers: Peer[] = new Array(workers)
+  await pool(Array.from({ length: workers }, (_, i) => i), 20, async (i) => {
+    workerPeers[i] = await connectWorker(broker.wsUrl, owner.key, { name: `${prefix}-w${i}` })
+    workerPeers[i].buffering = false
+  })
+  const clientPeers = await Promise.all(requesters.map((r) => connectClient(broker.wsUrl, r.key)))
+  return { workers: workerPeers, clients: clientPeers }
+}
+
+async function brokerStreams(ctx: BenchContext, count: number, warmupMs: number, measureMs: number): Promise<number> {
+  const broker = await startBrokerChild(brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/streams`, prefix: 'str' }), ctx.childNodeArgs)
+  const perClient = 50
+  const peers = await workersAndClients(ctx, broker, 'str', count, Math.ceil(count / perClient))
+  try {
+    const streams = new Map<string, Stream>()
+    const allStarted = new Promise<void>((resolve) => {
+      for (const worker of peers.workers) {
+        worker.onFrame = (frame) => {
+          if (frame.type !== 'job') return
+          const job = frame.job as string
+          streams.set(job, { up: worker, sent: 0, received: 0, frame: (seq) => `{"type":"chunk","job":"${job}","seq":${seq},"text":" token"}` })
+          if (streams.size === count) resolve()
+        }
+      }
+    })
+    peers.clients.forEach((client, c) => {
+      for (let i = 0; i < Math.min(perClient, count - c * perClient); i++) {
+        client.send({ type: 'submit', id: `${c}-${i}`, prompt: 'Once upon a time', models: [BENCH_MODEL], max_length: 512 })
+      }
+    })
+    await withTimeout(allStarted, 30_000, 'every stream to start')
+    const rate = await driveStreams(streams, peers.clients, (frame) => frame.request, warmupMs, measureMs, (text) => ctx.progress(`relay throughput: broker, ${text}`))
+    for (const [job, stream] of streams) stream.up.ws.send(`{"type":"done","job":"${job}","chunks":${stream.sent}}`)
+    return rate
+  } finally {
+    for (const peer of [...peers.workers, ...peers.clients]) peer.close()
+    await broker.stop()
+  }
+}
+
+async function rawStreams(count: number, warmupMs: number, measureMs: number, progress: (text: string) => void): Promise<number> {
+  const raw = await startRawChild()
+  const ups: Peer[] = []
+  const downs: Peer[] = []
+  try {
+    const streams = new Map<string, Stream>()
+    for (let i = 0; i < count; i++) {
+      const key = `job${i}`
+      downs.push(await connect(`${raw.wsUrl}/relay?pair=${key}&role=down`))
+      const up = await connect(`${raw.wsUrl}/relay?pair=${key}&role=up`)
+      ups.push(up)
+      streams.set(key, { up, sent: 0, received: 0, frame: (seq) => `{"type":"chunk","job":"${key}","seq":${seq},"text":" token"}` })
+    }
+    return await driveStreams(streams, downs, (frame) => frame.job, warmupMs, measureMs, (text) => progress(`relay throughput: raw, ${text}`))
+  } finally {
+    for (const peer of [...ups, ...downs]) peer.close()
+    await raw.stop()
+  }
+}
+
+async function brokerJobs(ctx: BenchContext, workerCount: number, outstanding: number, warmupMs: number, measureMs: number): Promise<number> {
+  const broker = await startBrokerChild(brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/jobs`, prefix: 'jobs' }), ctx.childNodeArgs)
+  // Four requesters with `outstanding` requests each (200 for 100 workers): no worker idles for want of work.
+  const peers = await workersAndClients(ctx, broker, 'jobs', workerCount, 4)
+  let submitting = true
+  let measuring = false
+  let completed = 0
+  let refused: string | undefined
+  try {
+    for (const worker of peers.workers) {
+      worker.onFrame = (frame) => {
+        if (frame.type !== 'job') return
+        worker.ws.send(`{"type":"chunk","job":"${frame.job}","seq":0,"text":"Hello there"}`)
+        worker.ws.send(`{"type":"done","job":"${frame.job}","chunks":1}`)
+      }
+    }
+    let serial = 0
+    const submit = (client: Peer) => client.ws.send(`{"type":"submit","id":${++serial},"prompt":"Once upon a time","models":["${BENCH_MODEL}"],"max_length":80}`)
+    for (const client of peers.clients) {
+      client.buffering = false
+      client.onFrame = (frame) => {
+        if (frame.type === 'done') {
+          if (measuring) completed++
+          if (submitting) submit(client)
+        } else if (frame.type === 'error') refused ??= `${frame.code}: ${frame.message}`
+      }
+      for (let i = 0; i < outstanding; i++) submit(client)
+    }
+    await sleep(warmupMs)
+    measuring = true
+    const start = performance.now()
+    const ticker = setInterval(() => ctx.progress(`jobs per second: broker, ${Math.round(completed / ((performance.now() - start) / 1000))} jobs/s so far`), 1000)
+    await sleep(measureMs)
+    measuring = false
+    clearInterval(ticker)
+    const rate = completed / ((performance.now() - start) / 1000)
+    submitting = false
+    if (refused) throw new Error(`the broker refused a submission: ${refused}`)
+    return rate
+  } finally {
+    submitting = false
+    for (const peer of [...peers.workers, ...peers.clients]) peer.close()
+    await broker.stop()
+  }
+}
+
+/** BullMQ alone: jobs added in bulk beforehand, then one loop fetching and completing them. */
+async function bullmqJobs(redisUrl: string, prefill: number, measureMs: number): Promise<number> {
+  const connection = new Redis(redisUrl, { maxRetriesPerRequest: null })
+  const name = `jobs-${randomUUID().slice(0, 8)}`
+  const queue = new Queue(name, { connection, prefix: 'bench' })
+  const worker = new Worker(name, null, { connection, prefix: 'bench', autorun: false })
+  worker.on('error', () => {})
+  try {
+    for (let i = 0; i < prefill; i += 1000) {
+      await queue.addBulk(Array.from({ length: Math.min(1000, prefill - i) }, (_, j) => ({
+        name: 'generate',
+        data: { request: `r${i + j}`, prompt: 'Once upon a time' },
+        opts: { jobId: `r${i + j}`, priority: 1_048_576, removeOnComplete: true },
+      })))
+    }
+    const token = randomUUID()
+    let done = 0
+    const start = performance.now()
+    const end = start + measureMs
+    while (performance.now() < end) {
+      const job = await worker.getNextJob(token, { block: false })
+      if (!job) break
+      await job.moveToCompleted('ok', token, false)
+      done++
+    }
+    return done / ((performance.now() - start) / 1000)
+  } finally {
+    await worker.close(true).catch(() => {})
+    await queue.obliterate({ force: true }).catch(() => {})
+    await queue.close()
+    connection.disconnect()
+  }
+}
