@@ -30,6 +30,7 @@ import { createReprioritizer } from '../queue/reprioritize.js'
 import type { Connection } from './connection.js'
 import { KeyedTokenBuckets } from './token-bucket.js'
 import { createStatus, Throughput } from './status.js'
+import { createGroupCommit } from '../ledger/group-commit.js'
 
 export type RequestState = RequestView['state']
 export type { RequestView }
@@ -73,6 +74,8 @@ export function createPipeline(deps: PipelineDeps) {
   const selectRequest = db.select().from(requests).where(eq(requests.id, sql.placeholder('id'))).prepare()
 
   const warn = (error: unknown) => services.log.warn({ err: error }, 'pipeline')
+  // Submissions, announces and settlements of one event-loop turn share one commit.
+  const commits = createGroupCommit(ledger)
   const wallNow = deps.wallClock ?? Date.now
 
   // --- the economy in motion: uptime from pongs, priorities from balances ---------------------
@@ -123,7 +126,7 @@ export function createPipeline(deps: PipelineDeps) {
 
     // Recorded before it is acknowledged (and before it is queued): the database knows
     // every accepted request. The active-request limit is checked in the same transaction.
-    const { id, balance, replayed } = db.transaction((tx) => {
+    const { id, balance, replayed } = await commits.run((tx) => {
       if (storedKey !== null) {
         const previous = tx.select({ id: requests.id, prompt: requests.prompt, params: requests.params }).from(requests)
           .where(and(eq(requests.userId, principal.userId), eq(requests.idempotencyKey, storedKey))).get()
@@ -139,7 +142,7 @@ export function createPipeline(deps: PipelineDeps) {
       if (active >= cap) throw new BrokerError('too_many_active', `At most ${cap} requests may wait or run at once${principal.anonymous ? ' per address for anonymous use' : ''}`)
       tx.insert(requests).values({ id: fresh, userId: principal.userId, state: 'waiting', prompt: body.prompt, params, clientIp, createdAt: now, idempotencyKey: storedKey }).run()
       return { id: fresh, balance: ledger.account(principal.userId)?.balance ?? 0, replayed: false }
-    }, { behavior: 'immediate' })
+    })
 
     watch?.(id)
     if (replayed) {
@@ -261,7 +264,7 @@ export function createPipeline(deps: PipelineDeps) {
       const name = message.name
       let workerId: number
       try {
-        workerId = db.transaction((tx) => {
+        workerId = await commits.run((tx) => {
           const existing = tx.select().from(workers).where(eq(workers.name, name)).get()
           if (existing && existing.ownerId !== principal.userId) throw new BrokerError('worker_name_taken')
           if (existing) {
@@ -269,7 +272,7 @@ export function createPipeline(deps: PipelineDeps) {
             return existing.id
           }
           return tx.insert(workers).values({ name, ownerId: principal.userId, createdAt: Date.now(), lastSeenAt: Date.now() }).returning({ id: workers.id }).get().id
-        }, { behavior: 'immediate' })
+        })
       } catch (error) {
         if (error instanceof BrokerError) {
           session.connection.error(error.code, error.message, message.id, { bad: false })
@@ -402,7 +405,7 @@ export function createPipeline(deps: PipelineDeps) {
     const amount = tokens > 0 ? toMilli(generationReward(tokens, models.sizeOf(job.model), promptTokens(data.prompt), config.kudos.generationDivisor)) : 0
     const info = session.info!
     const ownerId = session.principal.userId
-    const settled = ledger.run((tx, post) => {
+    const settled = await commits.run((tx, post) => {
       const row = selectState.get({ id: job.request })
       if (!row || FINAL.has(row.state)) return false
       if (amount > 0) {

@@ -103,6 +103,13 @@ export interface Ledger {
    * The balance changes are published once the transaction has committed.
    */
   run<T>(work: (tx: Tx, post: (entry: EntryInput) => number) => T): T
+  /**
+   * Runs several independent pieces of work in ONE immediate transaction (one commit, one
+   * fsync), each in its own savepoint: a piece that throws is rolled back alone, with the
+   * balance changes it posted, and reported as failed; the others commit. Changes are
+   * published after the commit.
+   */
+  runEach<T>(works: Array<(tx: Tx, post: (entry: EntryInput) => number) => T>): Array<{ ok: true; value: T } | { ok: false; error: unknown }>
   /** Shorthand: one entry in its own transaction. Returns the entry id. */
   post(entry: EntryInput): number
   account(userId: number): Account | undefined
@@ -191,9 +198,30 @@ export function createLedger(db: Db): Ledger {
     return result
   }
 
+  function runEach<T>(works: Array<(tx: Tx, post: (entry: EntryInput) => number) => T>): Array<{ ok: true; value: T } | { ok: false; error: unknown }> {
+    const collected: BalanceChange[] = []
+    const results = db.transaction((tx) => works.map((work) => {
+      const mark = collected.length
+      try {
+        const value = tx.transaction((inner) => work(inner, (entry) => {
+          const { entryId, changes } = postIn(inner, entry)
+          collected.push(...changes)
+          return entryId
+        }))
+        return { ok: true as const, value }
+      } catch (error) {
+        collected.length = mark
+        return { ok: false as const, error }
+      }
+    }), { behavior: 'immediate' })
+    publish(collected)
+    return results
+  }
+
   return {
     postIn,
     run,
+    runEach,
     post(entry) {
       return run((_tx, post) => post(entry))
     },
