@@ -15,7 +15,7 @@ t.test('writes of one turn share one commit; a failing piece fails alone, its po
   const published: number[] = []
   ledger.events.on('change', (c) => published.push(c.delta))
   let commits = 0
-  const counting = { runEach: (works: Parameters<typeof ledger.runEach>[0]) => { commits++; return ledger.runEach(works) } }
+  const counting: Pick<typeof ledger, 'runEach'> = { runEach: (works) => { commits++; return ledger.runEach(works) } }
   const group = createGroupCommit(counting)
   const award = (kudos: number) => group.run((_tx, post) => post({ kind: 'award', postings: [{ userId: a.id, amount: kudos * 1000, category: 'awarded' }] }))
   const failing = group.run((_tx, post) => {

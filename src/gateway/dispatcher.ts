@@ -174,7 +174,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   async function claimFor(session: WorkerSession): Promise<ClaimedJob | undefined | null> {
     if (deps.settled) await deps.settled()
-    const preferred = await preferredCandidate(session)
+    // Both looks in one round trip: the preferred users' requests, and the heads of the queues.
+    const [preferred, heads] = await Promise.all([preferredCandidate(session), jobQueue.heads(eligibleQueues(session))])
     if (preferred) {
       // Lift it to the reserved top priority and pop its queue: it is the head now, unless
       // another worker took it first (then whatever we pop is still a job we can serve).
@@ -183,7 +184,6 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         if (claimed) return claimed
       }
     }
-    const heads = await jobQueue.heads(eligibleQueues(session))
     if (heads.length === 0) return null
     let best = heads[0]
     for (const head of heads) {

@@ -42,6 +42,15 @@ export function createReprioritizer(options: ReprioritizerOptions): Reprioritize
   const now = options.now ?? Date.now
   const pending = new Set<number>()
   const running = new Map<number, Promise<void>>()
+  /**
+   * The bucket this process last put each user's requests in. Most balance changes (every
+   * payment, every uptime credit) stay inside a bucket: those are answered here, without a
+   * Redis round trip, so dispatch never waits for them. Forgotten every few seconds, so a
+   * move made by another broker process is seen again soon.
+   */
+  const applied = new Map<number, number>()
+  const forget = setInterval(() => applied.clear(), 2000)
+  forget.unref()
   const ageing = options.ageingBonusPer10s > 0
   let ageTimer: NodeJS.Timeout | undefined
   if (ageing) {
@@ -56,8 +65,14 @@ export function createReprioritizer(options: ReprioritizerOptions): Reprioritize
       redis.zrange(keys.waiting(userId), '0', '-1', 'WITHSCORES'),
       redis.get(keys.bucket(userId)),
     ])
-    if (members.length === 0) return
-    if (!ageing && !force && previous === String(base)) return
+    if (members.length === 0) {
+      applied.set(userId, base)
+      return
+    }
+    if (!ageing && !force && previous === String(base)) {
+      applied.set(userId, base)
+      return
+    }
     const moves: Array<Promise<boolean>> = [redis.set(keys.bucket(userId), String(base)).then(() => true)]
     const at = now()
     for (let i = 0; i < members.length; i += 2) {
@@ -66,6 +81,7 @@ export function createReprioritizer(options: ReprioritizerOptions): Reprioritize
       moves.push(jobQueue.changePriority(queue, request, priority))
     }
     await Promise.all(moves)
+    applied.set(userId, base)
   }
 
   function run(userId: number, force = false): Promise<void> {
@@ -94,6 +110,7 @@ export function createReprioritizer(options: ReprioritizerOptions): Reprioritize
 
   return {
     balanceChanged(userId) {
+      if (!ageing && !running.has(userId) && applied.get(userId) === priorityForBalance(options.balanceOf(userId))) return
       void run(userId)
     },
     async idle() {
@@ -102,6 +119,7 @@ export function createReprioritizer(options: ReprioritizerOptions): Reprioritize
     ageAll,
     close() {
       clearInterval(ageTimer)
+      clearInterval(forget)
     },
   }
 }
