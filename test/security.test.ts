@@ -1,4 +1,5 @@
 import t from 'tap'
+import net from 'node:net'
 import { freePort } from '../src/redis/redis-server.js'
 import { api, registerUser, startBroker, startTestRedis, tempDir, eventually, grant } from './helpers/harness.js'
 import { runScript } from './helpers/process.js'
@@ -92,4 +93,28 @@ t.test('scopes are enforced on sockets too', async (t) => {
   await t.rejects(connect(`${wsUrl}/v1/client`, readOnly), { message: 'upgrade refused: 403' }, 'a read key cannot generate')
   const gen = await api(url, 'POST', '/v1/generate', { key: readOnly, body: { prompt: 'x' } })
   t.equal(gen.body.error.code, 'insufficient_scope')
+})
+
+t.test('an upgrade that fails its handshake after admission gives its connection slot back', async (t) => {
+  const redis = await startTestRedis(t)
+  const { wsUrl } = await startBroker(t, { redis, env: { CONNECTIONS_PER_IP: '2', UPGRADES_PER_SECOND: '100' } })
+  const port = Number(new URL(wsUrl).port)
+  // Passes authentication and the limits, then ws refuses it (no Sec-WebSocket-Key): no socket is ever opened.
+  const broken = () => new Promise<string>((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.write('GET /v1/client HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n')
+    })
+    let answer = ''
+    socket.on('data', (d) => { answer += String(d) })
+    socket.on('close', () => resolve(answer.split('\r\n')[0]))
+    socket.on('error', reject)
+  })
+  for (let i = 0; i < 5; i++) t.match(await broken(), /^HTTP\/1.1 400/, `broken handshake ${i + 1} is refused by ws`)
+  const a = await eventually(() => connect(`${wsUrl}/v1/client`).catch(() => undefined), 3000, 'a first socket')
+  const b = await eventually(() => connect(`${wsUrl}/v1/client`).catch(() => undefined), 3000, 'a second socket')
+  if (!a || !b) throw new Error('no sockets')
+  t.ok(a && b, 'both slots of the address are still free')
+  await t.rejects(connect(`${wsUrl}/v1/client`), { message: 'upgrade refused: 429' }, 'and the limit still holds')
+  a.close()
+  b.close()
 })

@@ -47,8 +47,20 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
       const principal = request.principal
       if (options.registeredOnly && principal.anonymous) throw new BrokerError('unauthorized', 'This channel needs an API key')
       if (!principal.scopes.has(options.scope)) throw new BrokerError('insufficient_scope', `This API key lacks the ${options.scope} scope`)
-      // The last check before the handler: the slot is released when the socket closes.
+      // The last check before the handler. The slot belongs to the TCP connection and is
+      // released when it closes, however it ends: a normal close, a refusal by a later hook,
+      // or a handshake that ws aborts (no Sec-WebSocket-Key, say) before any handler runs.
       if (!hub.admit(request.ip)) throw new BrokerError('too_many_connections')
+      const address = request.ip
+      let held = true
+      const release = () => {
+        if (!held) return
+        held = false
+        hub.release(address)
+      }
+      const raw = request.raw.socket
+      if (raw.destroyed) release()
+      else raw.once('close', release)
     },
   }, (socket, request) => {
     const connection = new Connection(socket, { maxBufferedBytes: config.limits.sendBufferBytes }, request.ip)
@@ -65,7 +77,6 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
     socket.on('error', () => { /* 'close' follows */ })
     socket.on('close', (code) => {
       hub.remove(connection)
-      hub.release(request.ip)
       connection.closedBySocket(code)
       session.onClose(code)
     })
