@@ -118,3 +118,29 @@ t.test('an upgrade that fails its handshake after admission gives its connection
   a.close()
   b.close()
 })
+
+t.test('narrow keys: awards need the transfer scope, reading and cancelling requests need generate', async (t) => {
+  const redis = await startTestRedis(t)
+  const { url, broker } = await startBroker(t, { redis })
+  const mod = await registerUser(url, 'mod')
+  await registerUser(url, 'bob')
+  broker.services.accounts.setRoles(mod.id, ['moderator'])
+  const modRead = (await api(url, 'POST', '/v1/users/me/keys', { key: mod.key, body: { name: 'ro', scopes: ['read', 'generate', 'work'] } })).body.apikey
+  const refused = await api(url, 'POST', '/v1/kudos/awards', { key: modRead, body: { to: 'bob', amount: 1000, memo: 'leaked key' } })
+  t.equal(refused.status, 403, 'a moderator key without the transfer scope mints nothing')
+  t.equal(refused.body.error.code, 'insufficient_scope')
+  const allowed = await api(url, 'POST', '/v1/kudos/awards', { key: mod.key, body: { to: 'bob', amount: 1, memo: 'ok' } })
+  t.equal(allowed.status, 201, 'the full key still awards')
+
+  const alice = await registerUser(url, 'alice')
+  const readOnly = (await api(url, 'POST', '/v1/users/me/keys', { key: alice.key, body: { name: 'ro', scopes: ['read'] } })).body.apikey
+  const submitted = await api(url, 'POST', '/v1/generate', { key: alice.key, body: { prompt: 'private', models: ['nobody/serves-this'] } })
+  t.equal(submitted.status, 202)
+  const id = submitted.body.id
+  const view = await api(url, 'GET', `/v1/generate/${id}`, { key: readOnly })
+  t.equal(view.body.error?.code, 'insufficient_scope', 'a read-only key cannot read generations')
+  const cancel = await api(url, 'DELETE', `/v1/generate/${id}`, { key: readOnly })
+  t.equal(cancel.body.error?.code, 'insufficient_scope', 'a read-only key cannot cancel them')
+  t.equal((await api(url, 'GET', `/v1/generate/${id}`, { key: alice.key })).body.state, 'waiting', 'still waiting')
+  t.equal((await api(url, 'DELETE', `/v1/generate/${id}`, { key: alice.key })).body.state, 'cancelled', 'the owner with generate cancels')
+})
