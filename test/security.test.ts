@@ -1,7 +1,7 @@
 import t from 'tap'
 import net from 'node:net'
 import { freePort } from '../src/redis/redis-server.js'
-import { api, registerUser, startBroker, startTestRedis, tempDir, eventually, grant } from './helpers/harness.js'
+import { api, registerUser, startBroker, startTestRedis, tempDir, eventually, grant, sleep } from './helpers/harness.js'
 import { runScript } from './helpers/process.js'
 import { connect } from './helpers/ws.js'
 import { rawWorker, serve } from './helpers/pipeline.js'
@@ -143,4 +143,29 @@ t.test('narrow keys: awards need the transfer scope, reading and cancelling requ
   t.equal(cancel.body.error?.code, 'insufficient_scope', 'a read-only key cannot cancel them')
   t.equal((await api(url, 'GET', `/v1/generate/${id}`, { key: alice.key })).body.state, 'waiting', 'still waiting')
   t.equal((await api(url, 'DELETE', `/v1/generate/${id}`, { key: alice.key })).body.state, 'cancelled', 'the owner with generate cancels')
+})
+
+t.test('revoking a key closes the worker and client sockets it opened', async (t) => {
+  const redis = await startTestRedis(t)
+  const { url, wsUrl, broker } = await startBroker(t, { redis })
+  const alice = await registerUser(url, 'alice')
+  const make = async (name: string, scopes: string[]) => (await api(url, 'POST', '/v1/users/me/keys', { key: alice.key, body: { name, scopes } })).body
+  const workKey = await make('gpu', ['work'])
+  const genKey = await make('app', ['generate'])
+  const worker = await rawWorker(wsUrl, workKey.apikey, { name: 'stolen-key-worker' })
+  const socket = await connect(`${wsUrl}/v1/client`, genKey.apikey)
+  const other = await connect(`${wsUrl}/v1/client`, alice.key)
+  t.teardown(() => other.close())
+
+  t.equal((await api(url, 'DELETE', `/v1/users/me/keys/${workKey.id}`, { key: alice.key })).status, 204)
+  const stillOpen = () => sleep(3000).then(() => ({ code: 0, reason: 'still open' }))
+  const workerClosed = await Promise.race([worker.closed, stillOpen()])
+  t.equal(workerClosed.code, 4401, 'the worker socket is closed with Unauthorized')
+  t.ok(worker.frames.some((f) => f.type === 'error' && f.code === 'key_revoked'), 'and told why')
+  t.ok(await eventually(() => broker.pipeline.sessions.size === 0, 3000, 'the worker to leave dispatch').catch(() => false), 'the worker left dispatch')
+
+  t.equal((await api(url, 'DELETE', `/v1/users/me/keys/${genKey.id}`, { key: alice.key })).status, 204)
+  t.equal((await Promise.race([socket.closed, stillOpen()])).code, 4401, 'the client socket is closed too: it can no longer spend')
+  other.send({ type: 'submit', id: 'still', prompt: 'p', models: ['nobody/serves-this'] })
+  t.equal((await other.next((f) => f.id === 'still')).type, 'accepted', 'a socket of another key stays open')
 })
