@@ -5,6 +5,7 @@ import { api, registerUser, startBroker, startTestRedis, tempDir, eventually, gr
 import { runScript } from './helpers/process.js'
 import { connect } from './helpers/ws.js'
 import { rawWorker, serve } from './helpers/pipeline.js'
+import { CookieClient, SESSION_SECRET, startFakeProvider } from './helpers/oauth-provider.js'
 
 t.test('no API key and no prompt text reach the logs at info level; SIGTERM drains cleanly', async (t) => {
   const redis = await startTestRedis(t)
@@ -168,4 +169,29 @@ t.test('revoking a key closes the worker and client sockets it opened', async (t
   t.equal((await Promise.race([socket.closed, stillOpen()])).code, 4401, 'the client socket is closed too: it can no longer spend')
   other.send({ type: 'submit', id: 'still', prompt: 'p', models: ['nobody/serves-this'] })
   t.equal((await other.next((f) => f.id === 'still')).type, 'accepted', 'a socket of another key stays open')
+})
+
+t.test('the OAuth code and state in the callback URL do not reach the logs', async (t) => {
+  const redis = await startTestRedis(t)
+  const provider = await startFakeProvider(t)
+  provider.as('github', { id: '31', name: 'logan' })
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const broker = runScript(t, '../src/main.ts', [], { PORT: String(port), DATA_DIR: tempDir(), REDIS_URL: redis.url, LOG_LEVEL: 'info', SESSION_SECRET, ...provider.env('github') })
+  await broker.waitFor(/horde-broker listening/, 'stdout', 30_000)
+  const browser = new CookieClient(url)
+  const start = await browser.request('/auth/github/login')
+  const atProvider = await fetch(start.headers.get('location')!, { redirect: 'manual' })
+  const callback = new URL(atProvider.headers.get('location')!)
+  const code = callback.searchParams.get('code')!
+  const state = callback.searchParams.get('state')!
+  t.ok(code && state, 'the provider answered with a code and the state')
+  const done = await browser.follow(callback.href)
+  t.equal(new URL(done.url).pathname, '/account', 'logged in')
+  broker.child.kill('SIGTERM')
+  await broker.exited
+  const logs = broker.stdout() + broker.stderr()
+  t.match(logs, /\/auth\/github\/callback/, 'the callback request is logged')
+  t.notOk(logs.includes(code), 'without the authorization code')
+  t.notOk(logs.includes(state), 'or the state')
 })
