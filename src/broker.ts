@@ -62,6 +62,17 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     level: config.logLevel,
     // API keys travel in these headers: never log them.
     redact: ['req.headers.apikey', 'req.headers.authorization', 'req.headers.cookie'],
+    serializers: {
+      // Request lines are logged without their query string: the OAuth callback carries the
+      // provider's authorization code and the login state there.
+      req: (req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+        method: req.method,
+        url: typeof req.url === 'string' ? req.url.split('?')[0] : req.url,
+        host: req.host,
+        remoteAddress: req.ip,
+        remotePort: req.socket?.remotePort,
+      }),
+    },
   })
   const ledger = createLedger(opened.db)
   ledger.events.on('change', (change) => metrics.ledgerPostings.inc({ kind: change.kind }))

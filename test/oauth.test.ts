@@ -1,6 +1,7 @@
 import t from 'tap'
 import { WebSocket } from 'ws'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { safeNext } from '../src/web/security.js'
 import { api, startBroker, startTestRedis, type TestLike } from './helpers/harness.js'
 import { CookieClient, csrfOf, SESSION_SECRET, startFakeProvider } from './helpers/oauth-provider.js'
 
@@ -151,7 +152,7 @@ t.test('a logged-in user links a second provider, and either login finds the acc
 t.test('redirects after login stay on this site', async (t) => {
   const { provider, url } = await setUp(t, ['github'])
   provider.as('github', { id: '8', name: 'eve' })
-  for (const next of ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', '/auth/github/login']) {
+  for (const next of ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', '/auth/github/login', '/.//evil.example/x', '/a/..//evil.example', '/%2e//evil.example']) {
     const browser = new CookieClient(url)
     const done = await browser.follow(`/auth/github/login?next=${encodeURIComponent(next)}`)
     t.equal(done.url, `${url}/account`, `next=${next} ends on the account page`)
@@ -229,4 +230,13 @@ t.test('OAuth configuration is validated, naming the variable', async (t) => {
   const github = loadConfig({ OAUTH_GITHUB_CLIENT_ID: 'id', OAUTH_GITHUB_CLIENT_SECRET: 's', SESSION_SECRET })
   t.equal(github.web.oauth.github?.authorizeUrl, 'https://github.com/login/oauth/authorize')
   t.equal(github.web.oauth.google, undefined)
+})
+
+t.test('safeNext never returns a path a browser reads as another host', async (t) => {
+  // Dot segments resolve to `//host`: the answer itself must be checked, not only the input.
+  for (const next of ['/.//evil.example/x', '/a/..//evil.example', '/%2e//evil.example', '/./%2e//evil.example']) {
+    t.equal(safeNext(next), '/account', `${next} is refused`)
+  }
+  t.equal(safeNext('/account?before=5#ledger'), '/account?before=5#ledger', 'a path on this site is kept')
+  t.equal(safeNext('/a/../playground'), '/playground', 'dot segments inside the site are fine')
 })

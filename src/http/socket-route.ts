@@ -10,6 +10,7 @@ import { BrokerError } from '../errors.js'
 import { Connection } from '../gateway/connection.js'
 import type { Services } from '../services.js'
 import { KeyedTokenBuckets } from '../gateway/token-bucket.js'
+import { CloseCode, errorFrame } from '../protocol/envelope.js'
 
 export interface SocketSession {
   /** One incoming frame, as ws delivered it. */
@@ -32,7 +33,7 @@ export interface SocketRouteOptions {
 const upgradeBuckets = new WeakMap<Services, KeyedTokenBuckets<string>>()
 
 export function registerSocketRoute(app: FastifyInstance, services: Services, path: string, options: SocketRouteOptions): void {
-  const { hub, config } = services
+  const { hub, config, accounts } = services
   let upgrades = upgradeBuckets.get(services)
   if (!upgrades) {
     upgrades = new KeyedTokenBuckets<string>({ rate: config.limits.upgradesPerSecond, burst: Math.ceil(config.limits.upgradesPerSecond * 2) })
@@ -47,13 +48,38 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
       const principal = request.principal
       if (options.registeredOnly && principal.anonymous) throw new BrokerError('unauthorized', 'This channel needs an API key')
       if (!principal.scopes.has(options.scope)) throw new BrokerError('insufficient_scope', `This API key lacks the ${options.scope} scope`)
-      // The last check before the handler: the slot is released when the socket closes.
+      // The last check before the handler. The slot belongs to the TCP connection and is
+      // released when it closes, however it ends: a normal close, a refusal by a later hook,
+      // or a handshake that ws aborts (no Sec-WebSocket-Key, say) before any handler runs.
       if (!hub.admit(request.ip)) throw new BrokerError('too_many_connections')
+      const address = request.ip
+      let held = true
+      const release = () => {
+        if (!held) return
+        held = false
+        hub.release(address)
+      }
+      const raw = request.raw.socket
+      if (raw.destroyed) release()
+      else raw.once('close', release)
     },
   }, (socket, request) => {
     const connection = new Connection(socket, { maxBufferedBytes: config.limits.sendBufferBytes }, request.ip)
     hub.add(connection)
     const session = options.open(connection, request.principal, request)
+    // A revoked key ends every socket it opened, whatever the channel (the bot channel also
+    // tells the bot why first). In-process: another broker process learns of it only when
+    // the key is next presented.
+    const keyId = request.principal.keyId
+    const onRevoked = (revoked: number) => {
+      if (revoked !== keyId || connection.closed) return
+      connection.send(errorFrame('key_revoked'))
+      connection.close(CloseCode.Unauthorized, 'key_revoked')
+    }
+    if (keyId !== null) {
+      accounts.events.on('revoked', onRevoked)
+      connection.onClose(() => accounts.events.off('revoked', onRevoked))
+    }
     socket.on('message', (data, isBinary) => {
       try {
         session.onMessage(data, isBinary)
@@ -65,7 +91,6 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
     socket.on('error', () => { /* 'close' follows */ })
     socket.on('close', (code) => {
       hub.remove(connection)
-      hub.release(request.ip)
       connection.closedBySocket(code)
       session.onClose(code)
     })

@@ -23,6 +23,9 @@ export function safeNext(raw: unknown): string {
     return DEFAULT_NEXT
   }
   if (parsed.origin !== 'http://horde.invalid') return DEFAULT_NEXT
+  // Dot segments are resolved above: `/.//evil.example` becomes the path `//evil.example`,
+  // which a browser reads as another host. Check what is returned, not only what came in.
+  if (parsed.pathname.startsWith('//')) return DEFAULT_NEXT
   // Never bounce back into the login machinery.
   if (parsed.pathname.startsWith('/auth/') || parsed.pathname === '/logout') return DEFAULT_NEXT
   return parsed.pathname + parsed.search + parsed.hash

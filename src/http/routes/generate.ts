@@ -1,12 +1,18 @@
 /** Generation over REST: submit, status and result, cancel; and the horde's status. */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { GenerateBody, IdempotencyKey } from '../../protocol/client.js'
 import type { Pipeline } from '../../gateway/pipeline.js'
 import type { Services } from '../../services.js'
+import { BrokerError } from '../../errors.js'
 import { errorResponses } from '../schemas.js'
 
 const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
+
+/** Reading and cancelling requests need the same scope as submitting them (and as the client socket). */
+function requireGenerate(request: FastifyRequest): void {
+  if (!request.principal.scopes.has('generate')) throw new BrokerError('insufficient_scope', 'This API key lacks the generate scope')
+}
 
 export function registerGenerateRoutes(app: FastifyInstance, services: Services, pipeline: Pipeline): void {
   const perSecond = services.config.limits.submitsPerSecond
@@ -37,9 +43,15 @@ export function registerGenerateRoutes(app: FastifyInstance, services: Services,
 
   app.get<{ Params: { id: string } }>('/v1/generate/:id', {
     schema: { summary: 'Status of a request; the text once it is done', tags: ['generate'], params: IdParam },
-  }, async (request) => pipeline.view(request.principal, request.params.id))
+  }, async (request) => {
+    requireGenerate(request)
+    return pipeline.view(request.principal, request.params.id)
+  })
 
   app.delete<{ Params: { id: string } }>('/v1/generate/:id', {
     schema: { summary: 'Cancel a request: waiting ones end at once, running ones are stopped on the worker and pay for what was delivered', tags: ['generate'], params: IdParam },
-  }, async (request) => pipeline.cancel(request.principal, request.params.id))
+  }, async (request) => {
+    requireGenerate(request)
+    return pipeline.cancel(request.principal, request.params.id)
+  })
 }

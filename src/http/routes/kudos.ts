@@ -40,10 +40,12 @@ export function registerKudosRoutes(app: FastifyInstance, services: Services): v
   })
 
   app.post<{ Body: Static<typeof AwardBody> }>('/v1/kudos/awards', {
-    config: { auth: true },
+    // Minting moves kudos: a moderator's narrow key (read, generate, work) cannot do it.
+    config: { auth: 'transfer' },
     schema: { summary: 'Mint kudos for a user (moderators and admins); logged with the actor', tags: ['kudos'], body: AwardBody },
   }, async (request, reply) => {
     const principal = requireRole(request, ['moderator', 'admin'])
+    requireUser(request, 'transfer')
     const result = transfers.award({ actorId: principal.userId, to: request.body.to, amount: request.body.amount, memo: request.body.memo })
     request.log.warn({ award: result.entryId, actor: principal.userId, to: result.to.id, amount: result.amount }, 'kudos awarded')
     return reply.status(201).send({ entry_id: result.entryId, to: result.to, amount: toKudos(result.amount), memo: request.body.memo })
