@@ -43,6 +43,8 @@ export interface LimitsConfig {
   readonly connectionsPerIp: number
   /** WebSocket upgrades per second per client IP (a burst of twice that is allowed). */
   readonly upgradesPerSecond: number
+  /** Accounts one address may register per minute. */
+  readonly registrationsPerMinute: number
 }
 
 export interface BotConfig {
@@ -250,6 +252,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       requestTtlSeconds: num(env, 'REQUEST_TTL_SECONDS', 600, 1, 7 * 86400),
       connectionsPerIp: int(env, 'CONNECTIONS_PER_IP', 200, 1, 10_000_000),
       upgradesPerSecond: num(env, 'UPGRADES_PER_SECOND', 50, 0.1, 1e6),
+      registrationsPerMinute: int(env, 'REGISTRATIONS_PER_MINUTE', 30, 1, 1_000_000),
     },
     bot: {
       commandsPerSecond: num(env, 'BOT_COMMANDS_PER_SECOND', 50, 0.01, 1e6),

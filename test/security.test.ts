@@ -195,3 +195,28 @@ t.test('the OAuth code and state in the callback URL do not reach the logs', asy
   t.notOk(logs.includes(code), 'without the authorization code')
   t.notOk(logs.includes(state), 'or the state')
 })
+
+t.test('registration is limited per address; a worker cannot stream unbounded text into one job', async (t) => {
+  const redis = await startTestRedis(t)
+  const { url, wsUrl } = await startBroker(t, { redis, env: { REGISTRATIONS_PER_MINUTE: '3' } })
+  const answers = []
+  for (let i = 0; i < 5; i++) answers.push((await api(url, 'POST', '/v1/users', { body: { username: `user${i}x` } })).status)
+  t.same(answers, [201, 201, 201, 429, 429])
+
+  const redis2 = await startTestRedis(t)
+  const second = await startBroker(t, { redis: redis2 })
+  const owner = await registerUser(second.url, 'owner')
+  const worker = await rawWorker(second.wsUrl, owner.key, { name: 'w' })
+  t.teardown(() => worker.close())
+  const submitted = await api(second.url, 'POST', '/v1/generate', { body: { prompt: 'p', max_length: 10 } })
+  const job = await worker.next('job')
+  worker.send({ type: 'chunk', job: job.job, seq: 0, text: 'x'.repeat(160) })
+  worker.send({ type: 'chunk', job: job.job, seq: 1, text: 'y' })
+  t.equal((await worker.next('error')).code, 'payload_too_large', 'past 16 characters per token of max_length')
+  worker.send({ type: 'done', job: job.job, chunks: 1 })
+  await worker.next('settled')
+  const status = await api(second.url, 'GET', `/v1/generate/${submitted.body.id}`)
+  t.equal(status.body.text.length, 160)
+  t.equal(status.body.tokens, 10, 'billed up to max_length')
+  t.ok(url && wsUrl)
+})

@@ -224,7 +224,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   }
 
   async function sweep(): Promise<void> {
-    if (closed || sessions.size === 0) return
+    if (closed) return
+    await jobQueue.closeIdle()
+    if (sessions.size === 0) return
     await jobQueue.loadClasses()
     const queues = [...jobQueue.classes.keys()]
     if (queues.length === 0) return

@@ -58,7 +58,12 @@ interface ClassQueue {
   cls: RequestClass
   queue: Queue<JobData>
   fetcher: Worker<JobData>
+  /** Monotonic ms of the last add or claim, for closing idle queues. */
+  usedAt: number
 }
+
+/** An open class queue with nothing in it for this long is closed (its fetcher holds a Redis connection). */
+const IDLE_CLOSE_MS = 30_000
 
 export class JobQueue extends EventEmitter<JobQueueEvents> {
   /** Classes known to this process, by queue name. */
@@ -82,22 +87,84 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     this.renewTimer.unref()
   }
 
-  /** Loads every class any process has registered (at start-up and when told of a new one). */
+  /**
+   * Learns every class any process has registered (at start-up and when told of a new one),
+   * and opens those that hold jobs: waiting ones to serve, active ones so that the stalled
+   * check finds the jobs of a process that died. Empty classes stay closed until used.
+   */
   async loadClasses(): Promise<RequestClass[]> {
     const all = await this.redis.hgetall(this.options.keys.classes)
+    // Classes another process closed and forgot, that are not open here, are forgotten here too.
+    for (const queue of [...this.classes.keys()]) if (!(queue in all) && !this.queues.has(queue)) this.classes.delete(queue)
     const added: RequestClass[] = []
     for (const [queue, json] of Object.entries(all)) {
       if (this.classes.has(queue)) continue
       const cls = JSON.parse(json) as RequestClass
-      this.open(cls)
+      this.classes.set(queue, cls)
       added.push(cls)
+    }
+    const closed = [...this.classes.keys()].filter((queue) => !this.queues.has(queue))
+    if (closed.length) {
+      const busy = await this.busy(closed)
+      closed.forEach((queue, i) => { if (busy[i]) this.open(this.classes.get(queue)!) })
     }
     return added
   }
 
+  /** For each queue: does it hold any job, waiting or active? */
+  private async busy(queueNames: readonly string[]): Promise<boolean[]> {
+    const prefix = this.options.keys.bullPrefix
+    const pipeline = this.redis.pipeline()
+    for (const name of queueNames) {
+      pipeline.llen(`${prefix}:${name}:wait`)
+      pipeline.zcard(`${prefix}:${name}:prioritized`)
+      pipeline.llen(`${prefix}:${name}:active`)
+    }
+    const results = (await pipeline.exec()) ?? []
+    return queueNames.map((_, i) => [0, 1, 2].some((k) => Number(results[3 * i + k]?.[1] ?? 0) > 0))
+  }
+
+  /**
+   * Closes the queues of classes that have held no job for a while, so that made-up model
+   * names cannot pile up Redis connections. A closed class reopens when a job comes for it.
+   */
+  async closeIdle(now = performance.now()): Promise<number> {
+    const idle = [...this.queues.values()].filter((entry) => now - entry.usedAt > IDLE_CLOSE_MS)
+    if (idle.length === 0) return 0
+    const busy = await this.busy(idle.map((entry) => entry.cls.queue))
+    const held = new Set([...this.held.values()].map((claimed) => claimed.queue))
+    let closed = 0
+    for (const [i, entry] of idle.entries()) {
+      if (busy[i] || held.has(entry.cls.queue) || this.queues.get(entry.cls.queue) !== entry) continue
+      this.queues.delete(entry.cls.queue)
+      // Forgotten too (here and in the registry): the next request of this class registers it again.
+      this.classes.delete(entry.cls.queue)
+      await this.redis.hdel(this.options.keys.classes, entry.cls.queue).catch(() => {})
+      closed++
+      await entry.fetcher.close(true).catch(() => {})
+      await entry.queue.close().catch(() => {})
+    }
+    return closed
+  }
+
+  /** Open queues (each holds one Redis connection for its fetcher). */
+  get openQueues(): number {
+    return this.queues.size
+  }
+
+  /** The open queue of a known class, opening it if needed. */
+  private entry(queueName: string): ClassQueue | undefined {
+    const open = this.queues.get(queueName)
+    if (open) return open
+    const cls = this.classes.get(queueName)
+    return cls && !this.closed ? this.open(cls) : undefined
+  }
+
   /** Makes sure a class's queue exists here and is registered for other processes. */
   async ensureClass(cls: RequestClass): Promise<boolean> {
-    if (this.classes.has(cls.queue)) return false
+    // Known and open: registered already. Reopened after an idle close: register again,
+    // since closing forgot it everywhere.
+    if (this.classes.has(cls.queue) && this.queues.has(cls.queue)) return false
     this.open(cls)
     await this.redis.hset(this.options.keys.classes, cls.queue, JSON.stringify(cls))
     return true
@@ -128,14 +195,16 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     fetcher.on('error', () => { /* connection errors surface through /health */ })
     fetcher.on('stalled', (jobId) => void this.restoreStalled(cls.queue, jobId))
     void fetcher.startStalledCheckTimer().catch(() => {})
-    const entry = { cls, queue, fetcher }
+    const entry = { cls, queue, fetcher, usedAt: performance.now() }
     this.queues.set(cls.queue, entry)
     this.classes.set(cls.queue, cls)
     return entry
   }
 
   async add(cls: RequestClass, data: JobData, priority: number): Promise<void> {
-    const { queue } = this.open(cls)
+    const entry = this.open(cls)
+    entry.usedAt = performance.now()
+    const { queue } = entry
     await queue.add('generate', data, {
       jobId: data.request,
       priority,
@@ -171,8 +240,9 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
 
   /** Pops the head of a class's queue for a volunteer of ours, or undefined when empty. */
   async claim(queueName: string): Promise<ClaimedJob | undefined> {
-    const entry = this.queues.get(queueName)
+    const entry = this.entry(queueName)
     if (!entry || this.closed) return undefined
+    entry.usedAt = performance.now()
     const token = randomUUID()
     const job = (await entry.fetcher.getNextJob(token, { block: false })) as Job<JobData> | undefined
     if (!job) return undefined
@@ -217,7 +287,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
 
   /** Removes a waiting job; false when it is not waiting (running, or gone). */
   async removeWaiting(queueName: string, request: string): Promise<boolean> {
-    const entry = this.queues.get(queueName) ?? (this.classes.has(queueName) ? this.open(this.classes.get(queueName)!) : undefined)
+    const entry = this.entry(queueName)
     if (!entry) return false
     try {
       return (await entry.queue.remove(request)) === 1
@@ -227,7 +297,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   }
 
   async changePriority(queueName: string, request: string, priority: number): Promise<boolean> {
-    const entry = this.queues.get(queueName)
+    const entry = this.entry(queueName)
     if (!entry) return false
     try {
       await entry.queue.getBackend().changePriority(request, priority)

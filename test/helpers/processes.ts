@@ -44,6 +44,7 @@ export interface BrokerProcessOptions {
 /** The environment every fault test wants: short locks and reconcile periods, limits out of the way. */
 export const FAULT_ENV: Record<string, string> = {
   LOG_LEVEL: 'warn',
+  REGISTRATIONS_PER_MINUTE: '100000',
   JOB_LOCK_SECONDS: '1.5',
   RECONCILE_SECONDS: '1',
   HEARTBEAT_SECONDS: '2',

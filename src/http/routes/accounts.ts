@@ -23,6 +23,8 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
   const { accounts, ledger, db } = services
 
   app.post<{ Body: Static<typeof Register> }>('/v1/users', {
+    // Per address, counted in Redis: accounts are free, but not by the thousand.
+    config: { rateLimit: { max: services.config.limits.registrationsPerMinute, timeWindow: 60_000, keyGenerator: (request) => `register:${request.ip}` } },
     schema: {
       summary: 'Register a user; the answer holds the API key, shown only this once', tags: ['accounts'], body: Register,
       response: { 201: Type.Object({ id: Type.Integer(), username: Type.String(), apikey: Type.String(), created_at: Type.String() }), ...errorResponses },

@@ -1,0 +1,35 @@
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { api, registerUser, startBroker, startTestRedis } from './helpers/harness.js'
+import { rawWorker, serve } from './helpers/pipeline.js'
+
+t.test('made-up model names cannot pile up Redis connections: empty classes are closed and come back when used', async (t) => {
+  const redis = await startTestRedis(t)
+  const { broker, config, url, wsUrl } = await startBroker(t, { redis, env: { MAX_ACTIVE_ANON_PER_IP: '100', SUBMITS_PER_SECOND: '1000' } })
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.quit())
+  const clients = async () => (await admin.client('LIST') as string).trim().split('\n').length
+  const before = await clients()
+  const ids: string[] = []
+  for (let i = 0; i < 20; i++) ids.push((await api(url, 'POST', '/v1/generate', { body: { prompt: 'p', models: [`made-up/model-${i}`] } })).body.id)
+  const jobQueue = broker.pipeline.jobQueue
+  t.equal(jobQueue.openQueues, 20, 'twenty classes, twenty open queues')
+  t.ok((await clients()) >= before + 20, 'each holds a connection while it has jobs')
+  for (const id of ids) await api(url, 'DELETE', `/v1/generate/${id}`)
+
+  t.equal(await jobQueue.closeIdle(performance.now() + 60_000), 20, 'once empty and idle, all are closed')
+  t.equal(jobQueue.openQueues, 0)
+  await new Promise((r) => setTimeout(r, 200))
+  t.ok((await clients()) <= before + 1, 'and their connections are gone')
+  t.equal(await admin.hlen(`${config.redisPrefix}:classes`), 0, 'and forgotten in the registry')
+
+  // A class comes back when a request for it comes, and is served.
+  const owner = await registerUser(url, 'owner')
+  const worker = await rawWorker(wsUrl, owner.key, { name: 'w', models: ['made-up/model-3'] })
+  t.teardown(() => worker.close())
+  const again = await api(url, 'POST', '/v1/generate', { body: { prompt: 'p', models: ['made-up/model-3'] } })
+  const job = await worker.next('job')
+  t.equal(job.job, again.body.id)
+  serve(worker, job.job, ['ok'])
+  await worker.next('settled')
+})
