@@ -43,6 +43,8 @@ export interface LimitsConfig {
   readonly connectionsPerIp: number
   /** WebSocket upgrades per second per client IP (a burst of twice that is allowed). */
   readonly upgradesPerSecond: number
+  /** Characters of generated text one job may relay and keep. */
+  readonly maxJobTextChars: number
   /** Accounts one address may register per minute. */
   readonly registrationsPerMinute: number
 }
@@ -252,6 +254,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       requestTtlSeconds: num(env, 'REQUEST_TTL_SECONDS', 600, 1, 7 * 86400),
       connectionsPerIp: int(env, 'CONNECTIONS_PER_IP', 200, 1, 10_000_000),
       upgradesPerSecond: num(env, 'UPGRADES_PER_SECOND', 50, 0.1, 1e6),
+      maxJobTextChars: int(env, 'MAX_JOB_TEXT_CHARS', 1_048_576, 1, 1_000_000_000),
       registrationsPerMinute: int(env, 'REGISTRATIONS_PER_MINUTE', 30, 1, 1_000_000),
     },
     bot: {

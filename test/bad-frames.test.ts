@@ -57,7 +57,7 @@ t.test('too many bad frames close the socket with a protocol-violation code', as
 
 t.test('a client that stops reading is cut off; other streams go on; the job is billed once', async (t) => {
   const redis = await startTestRedis(t)
-  const { broker, wsUrl, url } = await startBroker(t, { redis, env: { SEND_BUFFER_BYTES: '65536', MAX_FRAME_BYTES: '65536' } })
+  const { broker, wsUrl, url } = await startBroker(t, { redis, env: { SEND_BUFFER_BYTES: '65536', MAX_FRAME_BYTES: '65536', MAX_JOB_TEXT_CHARS: '100000000' } })
   const owner = await registerUser(url, 'owner')
   const worker = await rawWorker(wsUrl, owner.key, { name: 'w', threads: 2, max_length: 4096 })
   t.teardown(() => worker.close())

@@ -204,7 +204,7 @@ t.test('registration is limited per address; a worker cannot stream unbounded te
   t.same(answers, [201, 201, 201, 429, 429])
 
   const redis2 = await startTestRedis(t)
-  const second = await startBroker(t, { redis: redis2 })
+  const second = await startBroker(t, { redis: redis2, env: { MAX_JOB_TEXT_CHARS: '160' } })
   const owner = await registerUser(second.url, 'owner')
   const worker = await rawWorker(second.wsUrl, owner.key, { name: 'w' })
   t.teardown(() => worker.close())
@@ -212,7 +212,7 @@ t.test('registration is limited per address; a worker cannot stream unbounded te
   const job = await worker.next('job')
   worker.send({ type: 'chunk', job: job.job, seq: 0, text: 'x'.repeat(160) })
   worker.send({ type: 'chunk', job: job.job, seq: 1, text: 'y' })
-  t.equal((await worker.next('error')).code, 'payload_too_large', 'past 16 characters per token of max_length')
+  t.equal((await worker.next('error')).code, 'payload_too_large', 'past MAX_JOB_TEXT_CHARS')
   worker.send({ type: 'done', job: job.job, chunks: 1 })
   await worker.next('settled')
   const status = await api(second.url, 'GET', `/v1/generate/${submitted.body.id}`)

@@ -33,9 +33,6 @@ import { createStatus, Throughput } from './status.js'
 import { createGroupCommit } from '../ledger/group-commit.js'
 
 export type RequestState = RequestView['state']
-
-/** Characters of text kept per token of max_length (tokens are counted as 4 characters). */
-const TEXT_CHARS_PER_TOKEN_CAP = 16
 export type { RequestView }
 const FINAL = new Set(['done', 'failed', 'cancelled'])
 
@@ -314,10 +311,10 @@ export function createPipeline(deps: PipelineDeps) {
       const job = session.jobs.get(message.job)
       if (!job) return session.connection.error('not_your_job', `Job ${message.job} is not assigned to this worker`)
       if (message.seq !== job.seq) return session.connection.error('bad_sequence', `Expected seq ${job.seq}, got ${message.seq}`)
-      // Billing stops at max_length tokens; what is kept and relayed stops a little after it,
-      // so a worker cannot fill the broker's memory or its clients' with one job.
-      if (job.chars + message.text.length > job.claimed.job.data.max_length * TEXT_CHARS_PER_TOKEN_CAP) {
-        return session.connection.error('payload_too_large', `More text than max_length ${job.claimed.job.data.max_length} allows; send done`)
+      // Billing stops at max_length tokens; what is kept and relayed stops at a fixed cap, so
+      // a worker cannot fill the broker's memory, or its clients', with one job.
+      if (job.chars + message.text.length > config.limits.maxJobTextChars) {
+        return session.connection.error('payload_too_large', `A job's text may not pass ${config.limits.maxJobTextChars} characters; send done`)
       }
       job.seq++
       job.parts.push(message.text)
