@@ -99,6 +99,7 @@ export function brokerEnv(options: { redisUrl: string; dataDir: string; prefix: 
     SUBMITS_PER_SECOND: '1000000',
     MAX_ACTIVE_PER_USER: '1000000',
     CONNECTIONS_PER_IP: '10000000',
+    UPGRADES_PER_SECOND: '1000000',
     HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 15),
     // FULL is the broker's default; BENCH_SQLITE_SYNCHRONOUS=NORMAL shows what the fsyncs cost.
     SQLITE_SYNCHRONOUS: process.env.BENCH_SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL',
