@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import type { FaultFigures } from '../test/helpers/faults.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const FIGURES_DIR = path.join(ROOT, 'test-output', 'reliability')
@@ -17,22 +18,7 @@ const END = '<!-- figures:end -->'
 /** Rows in the order of docs/reliability.md; any other figures files follow, by name. */
 const ORDER = ['broker-kill', 'broker-kill-after-settle', 'redis-kill', 'lock-lost', 'redis-flush', 'redis-flush-restart', 'worker-drops', 'transfer-retries', 'slow-reader']
 
-interface Figures {
-  name: string
-  file: string
-  injects: string
-  faults: number
-  accepted: number
-  done: number
-  failed: number
-  stuck: number
-  settlements: number
-  doubleSettled: number
-  audit: string
-  notes?: string
-  ranAt: string
-  seconds: number
-}
+type Figures = FaultFigures
 
 function load(): Figures[] {
   if (!fs.existsSync(FIGURES_DIR)) return []
