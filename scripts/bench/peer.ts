@@ -5,6 +5,7 @@
  */
 import WebSocket from 'ws'
 import { withTimeout } from './common.js'
+import type { AnnounceSpec } from '../../src/protocol/worker.js'
 
 type Frame = { type: string; [field: string]: any }
 type Match = string | ((frame: Frame) => boolean)
@@ -69,13 +70,8 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
   return peer
 }
 
-export interface WorkerSpec {
-  name: string
-  models?: string[]
-  max_length?: number
-  max_context_length?: number
-  threads?: number
-}
+/** An announcement with defaults filled in by the helper: the protocol's own shape. */
+export type WorkerSpec = AnnounceSpec
 
 /** A worker that is connected, authenticated and announced: the broker has said `ready`. */
 export async function connectWorker(wsUrl: string, key: string, spec: WorkerSpec, options: { localAddress?: string } = {}): Promise<Peer> {

@@ -22,6 +22,9 @@ export const Announce = Type.Object({
   priority_usernames: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100 })),
 }, { additionalProperties: false })
 
+/** What a worker announces, without the envelope: every field optional but the name (for helpers that fill defaults). */
+export type AnnounceSpec = Partial<Omit<Static<typeof Announce>, 'type' | 'id'>> & { name: string }
+
 export const Chunk = Type.Object({
   type: Type.Literal('chunk'),
   job: JobId,

@@ -1,14 +1,9 @@
 /** Pipeline test helpers: a raw worker peer that announces itself, and a client that submits. */
 import { connect, type Peer } from './ws.js'
+import type { AnnounceSpec } from '../../src/protocol/worker.js'
 
-export interface WorkerSpec {
-  name: string
-  models?: string[]
-  max_length?: number
-  max_context_length?: number
-  threads?: number
-  priority_usernames?: string[]
-}
+/** An announcement with defaults filled in by the helper: the protocol's own shape. */
+export type WorkerSpec = AnnounceSpec
 
 export async function rawWorker(wsUrl: string, key: string, spec: WorkerSpec, options: { autoPong?: boolean } = {}): Promise<Peer> {
   const peer = await connect(`${wsUrl}/v1/worker`, key, {}, options)
