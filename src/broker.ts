@@ -16,8 +16,10 @@ import { createMetrics } from './metrics.js'
 import { createRedis, findRedis, type RedisTarget } from './redis/connect.js'
 import { loadModelRegistry } from './economy/models.js'
 import type { UptimeClock } from './economy/uptime.js'
-import { createMemoryFanout } from './gateway/fanout.js'
-import { createPipeline, type Pipeline } from './gateway/pipeline.js'
+import { createMemoryControlBus } from './cluster/memory-control-bus.js'
+import { createMemoryFanout } from './cluster/memory-fanout.js'
+import { createRedisRegistry } from './cluster/redis-registry.js'
+import { createCore, type Core } from './core/core.js'
 import { registerGenerateRoutes } from './http/routes/generate.js'
 import { registerSocketRoutes } from './http/routes/sockets.js'
 import { JobQueue } from './queue/job-queue.js'
@@ -29,7 +31,8 @@ import { CloseCode } from './protocol/envelope.js'
 export interface Broker {
   readonly app: FastifyInstance
   readonly services: Services
-  readonly pipeline: Pipeline
+  readonly core: Core
+  readonly jobQueue: JobQueue
   readonly redisTarget: RedisTarget
   /** Listens on the configured host and port; returns the base URL. */
   listen(): Promise<string>
@@ -89,24 +92,31 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     metrics,
     log,
     hub: new Hub(config.heartbeatSeconds * 1000, config.limits.connectionsPerIp),
-    // The pipeline, built below, is the source; the closure reads it when a snapshot is taken.
-    status: { snapshot: () => pipeline.status() },
+    // The core, built below, is the source; the closure reads it when a snapshot is taken.
+    status: { snapshot: () => core.status() },
   }
   const keys = createKeys(config.redisPrefix)
   const jobQueue = new JobQueue({ redis, keys, lockMs: config.jobLockSeconds * 1000, maxAttempts: config.jobMaxAttempts })
   const subscriber = createRedis(redisTarget.url, 'horde-broker-sub')
   // ioredis reconnects by itself; an error event without a listener would crash the process.
   for (const client of [redis, subscriber]) client.on('error', (error) => log.warn({ err: error }, 'redis connection error'))
-  const pipeline = createPipeline({ services, jobQueue, fanout: createMemoryFanout(), models, keys, subscriber, clock: options.clock, wallClock: options.wallClock })
+  const fanout = createMemoryFanout({ forgetAfterFinalMs: 5000 })
+  const control = createMemoryControlBus()
+  const registry = createRedisRegistry({ redis, prefix: config.redisPrefix, log: (error) => log.warn({ err: error }, 'registry') })
+  const core = createCore({
+    config, store, jobQueue, keys, fanout, control, registry, models, metrics, redis, subscriber, log,
+    findUser: async (username) => services.accounts.byName(username),
+    clock: options.clock, wallClock: options.wallClock,
+  })
   await jobQueue.loadClasses()
   jobQueue.start()
   // Accepted requests that Redis no longer holds (it restarted without them, or was flushed).
-  await pipeline.reconcile()
-  services.refreshMetrics = async () => { await pipeline.status() }
+  await core.recovery.reconcile()
+  services.refreshMetrics = async () => { await core.status() }
   const app = await buildApp(services, {
     extend(app) {
-      registerGenerateRoutes(app, services, pipeline)
-      registerSocketRoutes(app, services, pipeline)
+      registerGenerateRoutes(app, services, core)
+      registerSocketRoutes(app, services, core)
     },
   })
 
@@ -114,7 +124,8 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   return {
     app,
     services,
-    pipeline,
+    core,
+    jobQueue,
     redisTarget,
     async listen() {
       const url = await app.listen({ host: config.host, port: config.port })
@@ -123,10 +134,11 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     },
     close() {
       closed ??= (async () => {
-        pipeline.stopAccepting()
+        core.stopAccepting()
         services.hub.closeAll(CloseCode.GoingAway, 'server shutting down')
         await app.close()
-        await pipeline.close()
+        await core.close()
+        await Promise.all([fanout.close(), control.close(), registry.close()])
         await jobQueue.close()
         await redis.quit().catch(() => redis.disconnect())
         opened.close()

@@ -18,7 +18,7 @@ for (const bonus of [0, 1000]) {
     const old = await submit(sDebtor, {})
     offset += 120_000 // two minutes later
     const fresh = await submit(sRich, {})
-    await broker.pipeline.reprioritizer.ageAll()
+    await broker.core.reprioritizer.ageAll()
     serve(worker, busy, ['.'])
     const next = await worker.next((f) => f.type === 'job' && f.job !== busy)
     t.equal(next.job, bonus ? old : fresh, bonus ? '12 x 1000 kudos of waiting beat a 1500-kudo gap' : 'the richer request goes first')

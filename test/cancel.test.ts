@@ -72,7 +72,7 @@ t.test('a request nobody takes expires with a clear message', async (t) => {
   t.teardown(() => user.close())
   const id = await submit(user, { models: ['nobody/ever'] })
   await new Promise((r) => setTimeout(r, 1100))
-  await broker.pipeline.expireOld()
+  await broker.core.recovery.expireOld()
   const failed = await user.next('failed')
   t.equal(failed.request, id)
   t.equal(failed.code, 'expired')

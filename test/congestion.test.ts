@@ -91,7 +91,7 @@ t.test('a transfer moves a waiting request ahead; a payment moves one back', asy
   const rc = await submit(sc, {})
   const moved = await api(url, 'POST', '/v1/kudos/transfers', { key: patron.key, body: { to: 'carol', amount: 500 }, headers: { 'idempotency-key': 't1' } })
   t.equal(moved.status, 201)
-  await broker.pipeline.reprioritizer.idle()
+  await broker.core.reprioritizer.idle()
   t.equal((await api(url, 'GET', `/v1/generate/${rc}`, { key: c.key })).body.position, 0, 'carol (510) is now first in line')
 
   serve(worker, expensive, ['x'.repeat(400)])

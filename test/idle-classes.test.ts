@@ -12,7 +12,7 @@ t.test('made-up model names cannot pile up Redis connections: empty classes are 
   const before = await clients()
   const ids: string[] = []
   for (let i = 0; i < 20; i++) ids.push((await api(url, 'POST', '/v1/generate', { body: { prompt: 'p', models: [`made-up/model-${i}`] } })).body.id)
-  const jobQueue = broker.pipeline.jobQueue
+  const jobQueue = broker.jobQueue
   t.equal(jobQueue.openQueues, 20, 'twenty classes, twenty open queues')
   t.ok((await clients()) >= before + 20, 'each holds a connection while it has jobs')
   for (const id of ids) await api(url, 'DELETE', `/v1/generate/${id}`)

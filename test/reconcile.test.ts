@@ -13,8 +13,8 @@ t.test('Redis flushed: every accepted, unfinished request is queued again, none 
   const admin = new Redis(redis.url)
   await admin.flushall()
   await admin.quit()
-  t.equal(await broker.pipeline.reconcile(), 10, 'all ten queued again')
-  t.equal(await broker.pipeline.reconcile(), 0, 'a second pass finds nothing missing')
+  t.equal(await broker.core.recovery.reconcile(), 10, 'all ten queued again')
+  t.equal(await broker.core.recovery.reconcile(), 0, 'a second pass finds nothing missing')
 
   const owner = await registerUser(url, 'owner')
   const worker = await rawWorker(wsUrl, owner.key, { name: 'w', models: ['m/x'], threads: 4 })

@@ -163,7 +163,7 @@ t.test('revoking a key closes the worker and client sockets it opened', async (t
   const workerClosed = await Promise.race([worker.closed, stillOpen()])
   t.equal(workerClosed.code, 4401, 'the worker socket is closed with Unauthorized')
   t.ok(worker.frames.some((f) => f.type === 'error' && f.code === 'key_revoked'), 'and told why')
-  t.ok(await eventually(() => broker.pipeline.sessions.size === 0, 3000, 'the worker to leave dispatch').catch(() => false), 'the worker left dispatch')
+  t.ok(await eventually(() => broker.core.workforce.online.size === 0, 3000, 'the worker to leave dispatch').catch(() => false), 'the worker left dispatch')
 
   t.equal((await api(url, 'DELETE', `/v1/users/me/keys/${genKey.id}`, { key: alice.key })).status, 204)
   t.equal((await Promise.race([socket.closed, stillOpen()])).code, 4401, 'the client socket is closed too: it can no longer spend')

@@ -54,7 +54,7 @@ t.test('a connected worker earns the formula\'s uptime within a heartbeat\'s wor
   t.teardown(() => worker.close())
 
   for (let i = 0; i < 41; i++) await heartbeat(broker, clock, [worker])
-  broker.pipeline.uptimePayer.flush(broker.pipeline.sessions)
+  await broker.core.uptimePayer.flush(broker.core.workforce.online)
   const earned = balanceOf(broker, owner.id)
   t.ok(Math.abs(earned - PER_PERIOD) <= PER_PERIOD * (HEARTBEAT_MS / 600_000) + 0.001, `10 simulated minutes earned ${earned} of ${PER_PERIOD.toFixed(3)}`)
 
@@ -63,7 +63,7 @@ t.test('a connected worker earns the formula\'s uptime within a heartbeat\'s wor
   for (let i = 0; i < 8; i++) await heartbeat(broker, clock, [worker], false)
   ;(worker.ws as any)._socket.resume()
   await heartbeat(broker, clock, [worker])
-  broker.pipeline.uptimePayer.flush(broker.pipeline.sessions)
+  await broker.core.uptimePayer.flush(broker.core.workforce.online)
   t.ok(balanceOf(broker, owner.id) - earned < PER_PERIOD * (HEARTBEAT_MS / 600_000), 'the silent two minutes earned nothing')
 
   // Reconnecting does not pay twice.
@@ -72,10 +72,10 @@ t.test('a connected worker earns the formula\'s uptime within a heartbeat\'s wor
   await worker.closed
   worker = await rawWorker(wsUrl, owner.key, spec)
   await heartbeat(broker, clock, [worker])
-  broker.pipeline.uptimePayer.flush(broker.pipeline.sessions)
+  await broker.core.uptimePayer.flush(broker.core.workforce.online)
   t.equal(balanceOf(broker, owner.id), before, 'the first heartbeat of a new session earns nothing')
   await heartbeat(broker, clock, [worker])
-  broker.pipeline.uptimePayer.flush(broker.pipeline.sessions)
+  await broker.core.uptimePayer.flush(broker.core.workforce.online)
   t.ok(balanceOf(broker, owner.id) > before, 'then it earns again')
   const row = broker.services.sqlite.prepare('select uptime_ms, earned from workers where name = ?').get('steady') as { uptime_ms: number; earned: number }
   t.ok(row.uptime_ms >= 600_000 - 1 && row.uptime_ms <= 640_000, `worker row records ${row.uptime_ms} ms online`)

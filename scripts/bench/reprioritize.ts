@@ -32,7 +32,7 @@ export async function runReprioritize(ctx: BenchContext): Promise<void> {
     const other = accounts.register('rep-other')
     const principal = accounts.authenticate(target.key.key)
     ledger.post({ kind: 'award', memo: 'bench set-up', postings: [{ userId: other.user.id, amount: toMilli(1_000_000_000), category: 'awarded' }] })
-    const submitted = await broker.pipeline.submit(principal, { prompt: 'Once upon a time', models: [BENCH_MODEL], max_length: 80 }, '127.0.0.1')
+    const submitted = await broker.core.generations.submit({ principal, address: '127.0.0.1' }, { prompt: 'Once upon a time', models: [BENCH_MODEL], max_length: 80 })
     queue = new Queue(submitted.cls.queue, { connection, prefix: `${config.redisPrefix}:bull` })
     let filled = 1
     let serial = 0
@@ -69,7 +69,7 @@ export async function runReprioritize(ctx: BenchContext): Promise<void> {
           ],
         })
         let start = performance.now()
-        await broker.pipeline.reprioritizer.idle()
+        await broker.core.reprioritizer.idle()
         if (i >= 10) viaBroker.push(performance.now() - start)
         start = performance.now()
         await backend.changePriority('filler-1', up ? 1_047_000 : 1_048_000)

@@ -20,6 +20,9 @@ export interface RequestEvent {
   frame: string
   /** The request has ended: no event follows. */
   final: boolean
+  /** Chunks only: the attempt and sequence number the frame carries. */
+  attempt?: number
+  seq?: number
 }
 
 export interface PositionedEvent extends RequestEvent {

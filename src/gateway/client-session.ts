@@ -1,24 +1,38 @@
 /**
- * One client socket: submits requests, attaches to existing ones, cancels, and receives
- * each watched request's events as the pipeline publishes them (already serialized).
+ * The client channel's adapter: one client socket. Submits, attaches and cancels go to the
+ * core's generation API; each watched request's events come back already serialized and
+ * are written to the socket as they are. Errors become coded error frames.
  */
 import type { Principal } from '../accounts/accounts.js'
+import type { Subscription } from '../cluster/ports.js'
+import type { Caller, Generations } from '../core/generations.js'
+import type { PositionFeed } from '../core/position-feed.js'
 import { BrokerError } from '../errors.js'
 import { clientSchemas, type ClientMessage } from '../protocol/client.js'
-import { createDecoder, type RequestId } from '../protocol/envelope.js'
-import type { Connection } from './connection.js'
-import type { RequestEvent } from './fanout.js'
-import type { Pipeline } from './pipeline.js'
+import { createDecoder } from '../protocol/envelope.js'
+import type { Connection, SocketSession } from './connection.js'
+import type { KeyedTokenBuckets } from './token-bucket.js'
 
 const decode = createDecoder<ClientMessage>(clientSchemas)
 
 /** Requests one socket may watch at once. */
 export const MAX_WATCHED = 100
 
-export class ClientSession {
-  private readonly watched = new Map<string, () => void>()
+export interface ClientChannel {
+  generations: Generations
+  positions: PositionFeed
+  /** Socket submissions per second, per user (per address for anonymous use). */
+  submits: KeyedTokenBuckets<string>
+}
 
-  constructor(readonly connection: Connection, readonly principal: Principal, readonly address: string, private readonly pipeline: Pipeline) {}
+export class ClientSession implements SocketSession {
+  /** Requests followed, with their subscription (null while it is being made). */
+  private readonly watched = new Map<string, Subscription | null>()
+  private readonly caller: Caller
+
+  constructor(readonly connection: Connection, readonly principal: Principal, readonly address: string, private readonly channel: ClientChannel) {
+    this.caller = { principal, address }
+  }
 
   onMessage(data: unknown, isBinary: boolean): void {
     const message = this.connection.decode(decode, data, isBinary)
@@ -30,38 +44,33 @@ export class ClientSession {
   }
 
   private async handle(message: ClientMessage): Promise<void> {
+    const { generations } = this.channel
     switch (message.type) {
       case 'submit': {
         if (this.watched.size >= MAX_WATCHED) throw new BrokerError('too_many_active', `A socket may watch at most ${MAX_WATCHED} requests`)
-        if (!this.pipeline.submitAllowed(this.principal, this.address)) {
-          throw new BrokerError('too_many_requests', 'Too many submissions per second')
-        }
+        const bucket = this.principal.anonymous ? `ip:${this.address}` : `user:${this.principal.userId}`
+        if (!this.channel.submits.take(bucket).ok) throw new BrokerError('too_many_requests', 'Too many submissions per second')
         const { id: _id, type: _type, idempotency_key: key, ...body } = message
-        const accepted = await this.pipeline.submit(this.principal, body, this.address, (request) => this.watch(request), key)
+        const accepted = await generations.submit(this.caller, body, { idempotencyKey: key })
         if (accepted.replayed) {
           // The request exists already: tell where it stands, as an attach would.
-          const { id: request, ...rest } = await this.pipeline.view(this.principal, accepted.id)
-          this.connection.send({ type: 'accepted', id: message.id, request, replayed: true })
-          this.connection.send({ type: 'attached', ...rest, request, id: message.id })
+          this.connection.send({ type: 'accepted', id: message.id, request: accepted.id, replayed: true })
+          await this.attach(accepted.id, message.id)
           return
         }
         this.connection.send({ type: 'accepted', id: message.id, request: accepted.id })
         this.connection.send({ type: 'queued', request: accepted.id, position: accepted.position, is_possible: accepted.isPossible, eta_seconds: accepted.eta })
+        // From its first event: whatever happened since the accept is in the history.
+        this.watched.set(accepted.id, null)
+        this.follow(accepted.id, await generations.watch(this.caller, accepted.id, (event) => this.deliver(accepted.id, event.frame, event.final)))
         return
       }
-      case 'attach': {
-        const view = await this.pipeline.view(this.principal, message.request)
-        if (!this.watched.has(message.request) && view.state !== 'done' && view.state !== 'failed' && view.state !== 'cancelled') {
-          if (this.watched.size >= MAX_WATCHED) throw new BrokerError('too_many_active', `A socket may watch at most ${MAX_WATCHED} requests`)
-          this.watch(message.request)
-        }
-        const { id: request, ...rest } = view
-        this.connection.send({ type: 'attached', ...rest, request, id: message.id })
+      case 'attach':
+        await this.attach(message.request, message.id)
         return
-      }
       case 'cancel': {
-        const view = await this.pipeline.cancel(this.principal, message.request)
-        this.reply(message.id, { type: 'cancel_accepted', request: message.request, state: view.state })
+        const view = await generations.cancel(this.caller, message.request)
+        this.connection.send({ type: 'cancel_accepted', request: message.request, state: view.state, id: message.id })
         return
       }
       default: {
@@ -71,23 +80,39 @@ export class ClientSession {
     }
   }
 
-  private reply(id: RequestId, body: Record<string, unknown>): void {
-    this.connection.send({ ...body, id })
+  /** Sends where the request stands (`attached`), then follows it unless it has ended or is followed already. */
+  private async attach(request: string, id: string | number): Promise<void> {
+    const already = this.watched.has(request)
+    if (!already && this.watched.size >= MAX_WATCHED) throw new BrokerError('too_many_active', `A socket may watch at most ${MAX_WATCHED} requests`)
+    if (!already) this.watched.set(request, null)
+    const subscription = await this.channel.generations.attach(this.caller, request, {
+      view: ({ id: _request, ...rest }) => this.connection.send({ type: 'attached', ...rest, request, id }),
+      event: (event) => { if (!already) this.deliver(request, event.frame, event.final) },
+    }).catch((error) => {
+      if (!already) this.watched.delete(request)
+      throw error
+    })
+    if (already) subscription?.close()
+    else if (subscription) this.follow(request, subscription)
+    else this.watched.delete(request)
   }
 
-  private watch(request: string): void {
-    if (this.watched.has(request)) return
-    const unsubscribe = this.pipeline.fanout.subscribe(request, (event: RequestEvent) => {
-      if (event.kind !== 'client') return
-      this.connection.sendText(event.frame)
-      if (event.final) this.unwatch(request)
-    })
-    this.watched.set(request, unsubscribe)
-    this.pipeline.watchPosition(request, this.principal)
+  private follow(request: string, subscription: Subscription): void {
+    if (!this.watched.has(request) || this.connection.closed) {
+      subscription.close() // ended (or the socket closed) while the subscription was being made
+      return
+    }
+    this.watched.set(request, subscription)
+    this.channel.positions.watch(request, this.caller)
+  }
+
+  private deliver(request: string, frame: string, final: boolean): void {
+    this.connection.sendText(frame)
+    if (final) this.unwatch(request)
   }
 
   private unwatch(request: string): void {
-    this.watched.get(request)?.()
+    this.watched.get(request)?.close()
     this.watched.delete(request)
   }
 

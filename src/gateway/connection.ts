@@ -16,6 +16,14 @@ export interface PeerSocket {
   readonly bufferedAmount: number
 }
 
+/** What a channel's session does with its socket's traffic (every socket route hands frames to one). */
+export interface SocketSession {
+  /** One incoming frame, as ws delivered it. */
+  onMessage(data: unknown, isBinary: boolean): void
+  /** The socket closed, whoever closed it. */
+  onClose(code: number): void
+}
+
 export interface ConnectionOptions {
   /** Bytes that may sit unsent before the peer is closed as a slow consumer. */
   maxBufferedBytes: number
@@ -30,6 +38,7 @@ export class Connection {
   closed = false
   private badFrames = 0
   private readonly closeHandlers: Array<(code: number) => void> = []
+  private pongHandler: (() => void) | undefined
 
   constructor(readonly socket: PeerSocket & Partial<Pick<WebSocket, 'ping' | 'terminate' | 'on'>>, readonly options: ConnectionOptions, readonly remoteAddress = '') {
     this.lastPong = performance.now()
@@ -87,6 +96,17 @@ export class Connection {
     this.closeHandlers.push(handler)
   }
 
+  /** Registers the one handler told of each pong (the worker channel's uptime evidence). */
+  onPong(handler: () => void): void {
+    this.pongHandler = handler
+  }
+
+  /** Called by the hub when the peer answered a ping. */
+  ponged(at: number): void {
+    this.lastPong = at
+    this.pongHandler?.()
+  }
+
   /** Called by the socket's close event. */
   closedBySocket(code: number): void {
     this.closed = true
@@ -130,7 +150,7 @@ export class Hub extends EventEmitter<HubEvents> {
   add(connection: Connection): void {
     this.connections.add(connection)
     connection.socket.on?.('pong', () => {
-      connection.lastPong = performance.now()
+      connection.ponged(performance.now())
       this.emit('pong', connection)
     })
   }

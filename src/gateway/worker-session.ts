@@ -1,93 +1,96 @@
 /**
- * One connected worker: its announced capabilities and the jobs it runs. Frames come in
- * through `onMessage`, decoded once at the edge and dispatched by one switch; the
- * pipeline does the rest (relay, settlement, re-dispatch).
+ * The worker channel's adapter: one connected worker socket as a `WorkerLink` of the core.
+ * Frames come in through `onMessage`, decoded once at the edge and dispatched by one
+ * switch into the core's worker API; what the core pushes (ready, jobs, cancels,
+ * settlements, replacement) goes out as frames. Errors become frames or close codes here,
+ * through the error table: a bad announce ends the session when the table gives the code
+ * a close code, a bad chunk, done or fail is answered with an error frame (and counted
+ * toward the bad-frame limit), since the session itself is still sound.
  */
+import { randomUUID } from 'node:crypto'
 import type { Principal } from '../accounts/accounts.js'
-import { createDecoder } from '../protocol/envelope.js'
+import type { JobOffer, Ready, SettledNotice, WorkerLink, WorkerState } from '../core/worker-link.js'
+import type { Workforce } from '../core/workforce.js'
+import { ERRORS, isBrokerError } from '../errors.js'
+import { CloseCode, createDecoder, type RequestId } from '../protocol/envelope.js'
 import { workerSchemas, type WorkerMessage } from '../protocol/worker.js'
-import type { ClaimedJob } from '../queue/job-queue.js'
-import type { Capabilities } from '../queue/classes.js'
-import type { Connection } from './connection.js'
+import type { Connection, SocketSession } from './connection.js'
 
 const decode = createDecoder<WorkerMessage>(workerSchemas)
 
-export interface RunningJob {
-  claimed: ClaimedJob
-  request: string
-  attempt: number
-  model: string
-  /** Next expected chunk sequence number. */
-  seq: number
-  /** Relayed text, in order; joined once at the end. */
-  parts: string[]
-  chars: number
-  dispatchedAt: number
-  firstChunkAt: number | null
-  /** Unsubscribes from the request's control events. */
-  unsubscribe: () => void
-}
-
-export interface WorkerInfo extends Capabilities {
-  /** Database id of the worker row. */
-  id: number
-  name: string
-  modelList: string[]
-  threads: number
-  /** Owner first, then the named priority users: served before everyone else. */
-  preferred: number[]
-}
-
-/** What the session needs from the pipeline. */
-export interface WorkerHost {
-  announce(session: WorkerSession, message: Extract<WorkerMessage, { type: 'announce' }>): Promise<void>
-  chunk(session: WorkerSession, message: Extract<WorkerMessage, { type: 'chunk' }>): void
-  done(session: WorkerSession, message: Extract<WorkerMessage, { type: 'done' }>): void
-  fail(session: WorkerSession, message: Extract<WorkerMessage, { type: 'fail' }>): void
-  closed(session: WorkerSession): void
-}
-
-export class WorkerSession {
-  info: WorkerInfo | null = null
-  readonly jobs = new Map<string, RunningJob>()
-  /** Slots promised to a claim in flight, so that two claims never overfill the worker. */
-  reserved = 0
-  /** Monotonic ms when this session started (uptime is measured from pongs after it). */
-  readonly connectedAt = performance.now()
+export class WorkerSession implements WorkerLink, SocketSession {
+  readonly id = randomUUID()
+  readonly state: WorkerState
   private announcing = false
 
-  constructor(readonly connection: Connection, readonly principal: Principal, private readonly host: WorkerHost) {}
-
-  get free(): number {
-    return this.info ? this.info.threads - this.jobs.size - this.reserved : 0
+  constructor(readonly connection: Connection, readonly principal: Principal, private readonly workforce: Workforce) {
+    this.state = workforce.connect(this)
+    connection.onPong(() => workforce.heartbeat(this.state))
   }
+
+  get closed(): boolean {
+    return this.connection.closed
+  }
+
+  // --- the link: what the core pushes -------------------------------------------------------
+
+  ready(ready: Ready): void {
+    this.connection.send({ type: 'ready', ...ready })
+  }
+
+  offer(job: JobOffer): void {
+    this.connection.send({ type: 'job', ...job })
+  }
+
+  stop(job: string): void {
+    this.connection.send({ type: 'cancel', job })
+  }
+
+  settled(notice: SettledNotice): void {
+    this.connection.send({ type: 'settled', ...notice })
+  }
+
+  replaced(): void {
+    this.connection.close(CloseCode.Replaced, 'replaced by a newer session with the same name')
+  }
+
+  // --- the socket: what the worker sends ---------------------------------------------------
 
   onMessage(data: unknown, isBinary: boolean): void {
     const message = this.connection.decode(decode, data, isBinary)
     if (!message) return
-    if (message.type !== 'announce' && !this.info) {
+    if (message.type !== 'announce' && !this.state.info) {
       this.connection.error('not_ready')
       return
     }
+    try {
+      this.handle(message)
+    } catch (error) {
+      if (!isBrokerError(error)) throw error
+      this.connection.error(error.code, error.message)
+    }
+  }
+
+  private handle(message: WorkerMessage): void {
     switch (message.type) {
       case 'announce':
-        if (this.info || this.announcing) {
+        if (this.state.info || this.announcing) {
           this.connection.error('bad_request', 'Already announced; reconnect to change what you serve', message.id)
           return
         }
         this.announcing = true
-        this.host.announce(this, message)
-          .catch(() => this.connection.error('unavailable', 'Could not register the worker; try again', message.id, { bad: false }))
+        this.workforce.announce(this.state, message)
+          .catch((error) => this.refuse(error, message.id))
           .finally(() => { this.announcing = false })
         return
       case 'chunk':
-        this.host.chunk(this, message)
+        this.workforce.chunk(this.state, message.job, message.seq, message.text)
         return
       case 'done':
-        this.host.done(this, message)
+        this.workforce.done(this.state, message.job, message.chunks)
         return
       case 'fail':
-        this.host.fail(this, message)
+        this.workforce.fail(this.state, message.job, message.reason)
         return
       default: {
         const never: never = message
@@ -96,7 +99,18 @@ export class WorkerSession {
     }
   }
 
+  /** An announce the core refused: the coded error, then the close the table names. */
+  private refuse(error: unknown, id: RequestId | undefined): void {
+    if (!isBrokerError(error)) {
+      this.connection.error('unavailable', 'Could not register the worker; try again', id, { bad: false })
+      return
+    }
+    this.connection.error(error.code, error.message, id, { bad: false })
+    const close = ERRORS[error.code].close
+    if (close !== null) this.connection.close(close, error.message)
+  }
+
   onClose(): void {
-    this.host.closed(this)
+    this.workforce.left(this.state)
   }
 }

@@ -100,6 +100,8 @@ export interface RequestStore {
   /** Ends a request that is still waiting (cancelled, expired, failed). False when it was not waiting. */
   end(id: string, state: 'failed' | 'cancelled', fields?: { error?: string; finishedAt?: number }): Promise<boolean>
   byId(id: string): Promise<RequestRecord | undefined>
+  /** Just the state and owner (dispatch reads it for every job: no prompt, no text). */
+  state(id: string): Promise<Pick<RequestRecord, 'state' | 'userId'> | undefined>
   /** Waiting requests with an id after `after`, in id order (reconciliation pages through them). */
   waitingAfter(after: string, limit: number): Promise<RequestRecord[]>
   /** Waiting requests created before `cutoff` (expiry). */

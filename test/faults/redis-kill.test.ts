@@ -98,8 +98,8 @@ t.test('a job whose lock was lost runs on a second worker; the first attempt end
   t.teardown(() => third.ws.terminate())
   await sleep(LOCK_SECONDS * 1000 * 5) // several lock periods and stalled checks
   t.equal(third.frames.filter((f) => f.type === 'job').length, 0, 'no third worker got the job while the second ran it')
-  t.ok(broker.pipeline.jobQueue.isHeld(id), 'the second attempt still holds the job')
-  t.equal(broker.pipeline.running.get(id)?.session.info?.name, 'second', 'the second attempt is still the running one')
+  t.ok(broker.jobQueue.isHeld(id), 'the second attempt still holds the job')
+  t.equal(broker.core.runner.running(id)?.worker.info?.name, 'second', 'the second attempt is still the running one')
 
   serve(second, id, ['new ', 'text'])
   const done = await watcher.next('done', 30_000)

@@ -137,7 +137,7 @@ t.test(`workers dropping mid-job at random points, ${RUNS} seeded runs x ${JOBS}
   const finalsPerRequest = new Map<string, number>()
   for (const f of watcher.frames) if (f.type === 'done') finalsPerRequest.set(f.request, (finalsPerRequest.get(f.request) ?? 0) + 1)
   t.ok([...finalsPerRequest.values()].every((n) => n === 1), 'no request was announced done twice')
-  t.equal(broker.pipeline.running.size, 0, 'nothing left running')
+  t.equal(broker.core.runner.size, 0, 'nothing left running')
   writeFigures({
     name: 'worker-drops', file: 'test/faults/worker-drops.test.ts',
     injects: `${RUNS} seeded runs x ${JOBS} jobs; attempts dropped (destroy, close, fail, done-then-destroy) after a random number of chunks`,

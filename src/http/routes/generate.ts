@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { GenerateBody, IdempotencyKey } from '../../protocol/client.js'
-import type { Pipeline } from '../../gateway/pipeline.js'
+import type { Core } from '../../core/core.js'
 import type { Services } from '../../services.js'
 import { BrokerError } from '../../errors.js'
 import { errorResponses } from '../schemas.js'
@@ -14,7 +14,9 @@ function requireGenerate(request: FastifyRequest): void {
   if (!request.principal.scopes.has('generate')) throw new BrokerError('insufficient_scope', 'This API key lacks the generate scope')
 }
 
-export function registerGenerateRoutes(app: FastifyInstance, services: Services, pipeline: Pipeline): void {
+export function registerGenerateRoutes(app: FastifyInstance, services: Services, core: Core): void {
+  const { generations } = core
+  const callerOf = (request: FastifyRequest) => ({ principal: request.principal, address: request.ip })
   const perSecond = services.config.limits.submitsPerSecond
   app.post<{ Body: GenerateBody }>('/v1/generate', {
     config: {
@@ -32,26 +34,27 @@ export function registerGenerateRoutes(app: FastifyInstance, services: Services,
     },
   }, async (request, reply) => {
     const key = request.headers['idempotency-key']
-    const accepted = await pipeline.submit(request.principal, request.body, request.ip, undefined, typeof key === 'string' ? key : undefined)
-    if (accepted.replayed) return reply.status(200).send({ ...(await pipeline.view(request.principal, accepted.id)), replayed: true })
+    const caller = callerOf(request)
+    const accepted = await generations.submit(caller, request.body, { idempotencyKey: typeof key === 'string' ? key : undefined })
+    if (accepted.replayed) return reply.status(200).send({ ...(await generations.view(caller, accepted.id)), replayed: true })
     return reply.status(202).send({ id: accepted.id, state: 'waiting', position: accepted.position, is_possible: accepted.isPossible, eta_seconds: accepted.eta })
   })
 
   app.get('/v1/status', {
     schema: { summary: 'Workers online, waiting requests per model, throughput over the last minute, top kudos holders', tags: ['status'] },
-  }, async () => pipeline.status())
+  }, async () => core.status())
 
   app.get<{ Params: { id: string } }>('/v1/generate/:id', {
     schema: { summary: 'Status of a request; the text once it is done', tags: ['generate'], params: IdParam },
   }, async (request) => {
     requireGenerate(request)
-    return pipeline.view(request.principal, request.params.id)
+    return generations.view(callerOf(request), request.params.id)
   })
 
   app.delete<{ Params: { id: string } }>('/v1/generate/:id', {
     schema: { summary: 'Cancel a request: waiting ones end at once, running ones are stopped on the worker and pay for what was delivered', tags: ['generate'], params: IdParam },
   }, async (request) => {
     requireGenerate(request)
-    return pipeline.cancel(request.principal, request.params.id)
+    return generations.cancel(callerOf(request), request.params.id)
   })
 }

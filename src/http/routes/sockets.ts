@@ -1,21 +1,28 @@
-/** The worker and client WebSocket channels. */
+/** The worker and client WebSocket channels: each socket becomes a session of the core. */
 import type { FastifyInstance } from 'fastify'
-import { ClientSession } from '../../gateway/client-session.js'
-import type { Pipeline } from '../../gateway/pipeline.js'
+import type { Core } from '../../core/core.js'
+import { ClientSession, type ClientChannel } from '../../gateway/client-session.js'
+import { KeyedTokenBuckets } from '../../gateway/token-bucket.js'
 import { WorkerSession } from '../../gateway/worker-session.js'
 import { PROTOCOL_VERSION } from '../../protocol/envelope.js'
 import type { Services } from '../../services.js'
 import { registerSocketRoute } from '../socket-route.js'
 
-export function registerSocketRoutes(app: FastifyInstance, services: Services, pipeline: Pipeline): void {
+export function registerSocketRoutes(app: FastifyInstance, services: Services, core: Core): void {
   const heartbeatMs = services.config.heartbeatSeconds * 1000
+  const perSecond = services.config.limits.submitsPerSecond
+  const channel: ClientChannel = {
+    generations: core.generations,
+    positions: core.positions,
+    submits: new KeyedTokenBuckets<string>({ rate: perSecond, burst: Math.max(1, Math.ceil(perSecond)) }),
+  }
 
   registerSocketRoute(app, services, '/v1/worker', {
     scope: 'work',
     registeredOnly: true,
     summary: 'Worker channel: announce, receive jobs, stream chunks (see docs/protocol.md)',
     open(connection, principal) {
-      const session = new WorkerSession(connection, principal, pipeline.host)
+      const session = new WorkerSession(connection, principal, core.workforce)
       connection.send({ type: 'welcome', protocol: PROTOCOL_VERSION, heartbeat_ms: heartbeatMs })
       return session
     },
@@ -25,7 +32,7 @@ export function registerSocketRoutes(app: FastifyInstance, services: Services, p
     scope: 'generate',
     summary: 'Client channel: submit, attach, cancel; text streamed as it is made (see docs/protocol.md)',
     open(connection, principal, request) {
-      const session = new ClientSession(connection, principal, request.ip, pipeline)
+      const session = new ClientSession(connection, principal, request.ip, channel)
       services.metrics.clientsConnected.inc()
       connection.onClose(() => services.metrics.clientsConnected.dec())
       connection.send({ type: 'welcome', protocol: PROTOCOL_VERSION, user: principal.username })

@@ -1,15 +1,14 @@
 /**
  * The horde at a glance, for `GET /v1/status` and the live status page: workers online (all
- * processes, from Redis), waiting requests per model (`*`: any model), recent throughput,
- * top kudos holders. The real `StatusSource` of src/web/status.ts.
+ * processes, from the registry), waiting requests per model (`*`: any model), recent
+ * throughput, top kudos holders. The real `StatusSource` of src/web/status.ts.
  */
-import { inArray } from 'drizzle-orm'
-import { workers } from '../db/schema.js'
-import { topKudos, type StatusSnapshot } from '../web/status.js'
+import type { WorkerRegistry } from '../cluster/ports.js'
+import { toKudos } from '../ledger/amounts.js'
+import type { Metrics } from '../metrics.js'
 import type { JobQueue } from '../queue/job-queue.js'
-import type { OnlineWorker } from './dispatcher.js'
-import type { Services } from '../services.js'
-
+import type { LedgerStore, WorkerStore } from '../store/ports.js'
+import { TOP_USERS, type StatusSnapshot } from '../web/status.js'
 
 /** Completions over the last minute, in one process. */
 export class Throughput {
@@ -32,13 +31,20 @@ export class Throughput {
   }
 }
 
-export function createStatus(services: Services, jobQueue: JobQueue, onlineWorkers: () => Promise<OnlineWorker[]>, throughput: Throughput) {
-  const { db, metrics } = services
+export interface StatusDeps {
+  workers: Pick<WorkerStore, 'byNames'>
+  ledger: Pick<LedgerStore, 'top'>
+  registry: WorkerRegistry
+  jobQueue: JobQueue
+  throughput: Throughput
+  metrics: Pick<Metrics, 'waitingRequests'>
+}
+
+export function createStatus(deps: StatusDeps): () => Promise<StatusSnapshot> {
+  const { jobQueue, metrics } = deps
   return async function snapshot(): Promise<StatusSnapshot> {
-    const online = await onlineWorkers()
-    const rows = online.length
-      ? db.select({ name: workers.name, jobs: workers.jobs, uptimeMs: workers.uptimeMs }).from(workers).where(inArray(workers.name, online.map((w) => w.name))).all()
-      : []
+    const online = await deps.registry.online()
+    const rows = online.length ? await deps.workers.byNames(online.map((w) => w.name)) : []
     const stats = new Map(rows.map((r) => [r.name, r]))
     await jobQueue.loadClasses()
     const queues = [...jobQueue.classes.keys()]
@@ -51,11 +57,12 @@ export function createStatus(services: Services, jobQueue: JobQueue, onlineWorke
     }
     metrics.waitingRequests.reset()
     for (const [model, n] of Object.entries(waiting)) metrics.waitingRequests.set({ model }, n)
+    const top = await deps.ledger.top(TOP_USERS)
     return {
       workers: online.map((w) => ({ name: w.name, owner: w.owner, models: w.models, jobs: stats.get(w.name)?.jobs ?? 0, uptime_s: Math.round((stats.get(w.name)?.uptimeMs ?? 0) / 1000) })),
       waiting,
-      throughput: throughput.perMinute(),
-      top: topKudos(db),
+      throughput: deps.throughput.perMinute(),
+      top: top.map((row) => ({ username: row.username, kudos: toKudos(row.balance) })),
     }
   }
 }

@@ -1,0 +1,141 @@
+/**
+ * The core: one object that every transport calls, assembled from its parts and handed its
+ * ports. `generations` serves clients (REST, the client socket), `workforce` serves workers
+ * (the worker socket), `status` serves the pages. The core holds no socket and no
+ * transaction: it reaches the database through the store port, other processes through the
+ * cluster ports, and the queue through the queue module.
+ */
+import type { Redis } from 'ioredis'
+import type { ControlBus, Fanout, WorkerRegistry } from '../cluster/ports.js'
+import type { Config } from '../config.js'
+import type { ModelRegistry } from '../economy/models.js'
+import type { UptimeClock } from '../economy/uptime.js'
+import type { Metrics } from '../metrics.js'
+import type { JobQueue } from '../queue/job-queue.js'
+import type { Keys } from '../queue/keys.js'
+import { createReprioritizer, type Reprioritizer } from '../queue/reprioritize.js'
+import type { BalanceChange, Store } from '../store/ports.js'
+import type { StatusSnapshot } from '../web/status.js'
+import { createDispatcher, type Dispatcher } from './dispatcher.js'
+import { createGenerations, type Generations } from './generations.js'
+import { createJobRunner, type JobRunner } from './job-runner.js'
+import { createPositionFeed, type PositionFeed } from './position-feed.js'
+import { createRecovery, type Recovery } from './recovery.js'
+import { createStatus, Throughput } from './status.js'
+import { createUptimePayer, type UptimePayer } from './uptime-payer.js'
+import { createWorkforce, type Workforce } from './workforce.js'
+import type { WorkerState } from './worker-link.js'
+
+export interface CoreDeps {
+  config: Config
+  store: Store
+  jobQueue: JobQueue
+  keys: Keys
+  fanout: Fanout
+  control: ControlBus
+  registry: WorkerRegistry
+  models: ModelRegistry
+  metrics: Metrics
+  /** The command connection (queue, index, dispatch announcements). */
+  redis: Redis
+  /** A second connection, in subscriber mode, for dispatch announcements. */
+  subscriber: Redis
+  log: { warn(fields: object, message: string): void }
+  /** Finds a user by name (priority users in an announce). */
+  findUser(username: string): Promise<{ id: number } | undefined>
+  /** The clock uptime is measured on (tests inject one). */
+  clock?: UptimeClock
+  /** Wall-clock milliseconds for submission times and ageing (tests inject one). */
+  wallClock?: () => number
+}
+
+export interface Core {
+  readonly generations: Generations
+  readonly workforce: Workforce
+  /** Queue positions pushed to the watchers of waiting requests. */
+  readonly positions: PositionFeed
+  readonly recovery: Recovery
+  status(): Promise<StatusSnapshot>
+  // The parts, for tests and benchmarks that look inside.
+  readonly dispatcher: Dispatcher
+  readonly runner: JobRunner
+  readonly reprioritizer: Reprioritizer
+  readonly uptimePayer: UptimePayer
+  /** Draining: nothing new is accepted. */
+  stopAccepting(): void
+  close(): Promise<void>
+}
+
+export function createCore(deps: CoreDeps): Core {
+  const { config, store, jobQueue, fanout, control, registry, models, metrics } = deps
+  const warn = (error: unknown) => deps.log.warn({ err: error }, 'core')
+  const wallNow = deps.wallClock ?? Date.now
+  let closing = false
+  const throughput = new Throughput()
+
+  const reprioritizer = createReprioritizer({
+    redis: deps.redis, keys: deps.keys, jobQueue, ageingBonusPer10s: config.kudos.ageingBonusPer10s, log: warn, now: wallNow,
+    balanceOf: async (userId) => (await store.ledger.account(userId))?.balance ?? 0,
+    usersWaiting: () => store.requests.usersWaiting(),
+  })
+  const onBalance = (change: BalanceChange) => reprioritizer.balanceChanged(change.userId, change.balance)
+  store.events.on('change', onBalance)
+
+  // Built in order of need; the few hooks that point back are closures over later parts.
+  const online = new Set<WorkerState>()
+  const dispatcher: Dispatcher = createDispatcher({
+    jobQueue, redis: deps.redis, subscriber: deps.subscriber, keys: deps.keys, workers: online, registry,
+    deliver: (worker, claimed) => runner.deliver(worker, claimed), log: warn,
+    // A payment just made must move the payer's other requests before the next pick.
+    settled: () => reprioritizer.idle(),
+  })
+  const runner: JobRunner = createJobRunner({
+    requests: store.requests, jobQueue, fanout, control, models, config, metrics, wallNow, log: warn,
+    workerFree: (worker) => dispatcher.workerFree(worker),
+    completed(tokens, ms) {
+      throughput.record(tokens)
+      dispatcher.recordCompletion(ms)
+    },
+  })
+  const workforce: Workforce = createWorkforce({
+    workers: store.workers, registry, control, runner, metrics, online, heartbeatMs: config.heartbeatSeconds * 1000, clock: deps.clock,
+    findUser: deps.findUser, log: warn,
+    payUptime: (workers) => uptimePayer.flush(workers),
+    workerFree: (worker) => dispatcher.workerFree(worker),
+  })
+  const uptimePayer = createUptimePayer({ workers: store.workers, models, tracker: workforce.uptime, kudos: config.kudos, online: () => workforce.online, log: warn })
+  const generations = createGenerations({
+    requests: store.requests, ledger: store.ledger, jobQueue, dispatcher, runner, fanout, control,
+    limits: config.limits, wallNow, closing: () => closing,
+  })
+  const positions = createPositionFeed({ fanout, standing: generations.standing, eta: dispatcher.eta, log: warn })
+  const recovery = createRecovery({
+    requests: store.requests, ledger: store.ledger, jobQueue, fanout, redis: deps.redis, log: deps.log,
+    isRunningHere: (request) => runner.running(request) !== undefined,
+    requeued: (queues) => { for (const queue of queues) dispatcher.jobAvailable(queue, true) },
+    reconcileSeconds: config.reconcileSeconds, requestTtlSeconds: config.limits.requestTtlSeconds,
+  })
+  const status = createStatus({ workers: store.workers, ledger: store.ledger, registry, jobQueue, throughput, metrics })
+
+  function stopAccepting(): void {
+    closing = true
+    recovery.stopExpiry()
+    positions.stop()
+  }
+
+  return {
+    generations, workforce, positions, recovery, status, dispatcher, runner, reprioritizer, uptimePayer,
+    stopAccepting,
+    async close() {
+      stopAccepting()
+      recovery.close()
+      runner.close()
+      workforce.close()
+      store.events.off('change', onBalance)
+      uptimePayer.close()
+      reprioritizer.close()
+      await reprioritizer.idle()
+      await dispatcher.close()
+    },
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * The generation API every transport calls (the REST routes, the client socket, and any
+ * door added later): submit, view, cancel, attach. Callers are identified by a `Caller`;
+ * the core never sees a request object or a socket. Errors are `BrokerError`s, which each
+ * transport turns into its own status, frame or close code through the error table.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Principal } from '../accounts/accounts.js'
+import type { Fanout, ControlBus, EventListener, PositionedEvent, Subscription } from '../cluster/ports.js'
+import type { LimitsConfig } from '../config.js'
+import { priorityForBalance } from '../economy/priority.js'
+import { BrokerError } from '../errors.js'
+import { toKudos } from '../ledger/amounts.js'
+import type { GenerateBody } from '../protocol/client.js'
+import type { RequestView } from '../protocol/views.js'
+import { classOf, type RequestClass } from '../queue/classes.js'
+import type { JobData, JobQueue } from '../queue/job-queue.js'
+import type { RequestRecord, RequestStore, LedgerStore } from '../store/ports.js'
+import type { Dispatcher } from './dispatcher.js'
+import { requestEvent } from './events.js'
+import type { JobRunner } from './job-runner.js'
+
+export type RequestState = RequestView['state']
+export type { RequestView }
+const FINAL = new Set<string>(['done', 'failed', 'cancelled'])
+
+/** Who is asking, as every transport knows it. */
+export interface Caller {
+  principal: Principal
+  /** The client's address (anonymous limits and idempotency keys are scoped by it). */
+  address: string
+}
+
+export interface SubmitOptions {
+  /** A retry with the same key and content returns the first request. */
+  idempotencyKey?: string
+}
+
+export interface SubmitResult {
+  id: string
+  cls: RequestClass
+  priority: number
+  isPossible: boolean
+  position: number | null
+  eta: number | null
+  /** The key named an earlier request: nothing was queued. */
+  replayed: boolean
+}
+
+/** Where an attach delivers: the view once, then the events that follow it. */
+export interface AttachSink {
+  view(view: RequestView): void
+  event: EventListener
+}
+
+export interface GenerationsDeps {
+  requests: RequestStore
+  ledger: Pick<LedgerStore, 'account'>
+  jobQueue: JobQueue
+  dispatcher: Dispatcher
+  runner: JobRunner
+  fanout: Fanout
+  control: ControlBus
+  limits: LimitsConfig
+  wallNow(): number
+  /** True once the broker drains: nothing new is accepted. */
+  closing(): boolean
+}
+
+export interface Generations {
+  submit(caller: Caller, body: GenerateBody, options?: SubmitOptions): Promise<SubmitResult>
+  view(caller: Caller, id: string): Promise<RequestView>
+  cancel(caller: Caller, id: string): Promise<RequestView>
+  /**
+   * Starts following a request and tells where it stands: `sink.view` first, then every
+   * later event, none twice (chunks the view's text already holds are not repeated). No
+   * subscription is kept (null) for a request that has ended.
+   */
+  attach(caller: Caller, id: string, sink: AttachSink): Promise<Subscription | null>
+  /** Follows a request from its first event (a submitter that just got its id). */
+  watch(caller: Caller, id: string, listener: EventListener): Promise<Subscription>
+  /** The view with what the position feed and attach need besides it. */
+  standing(caller: Caller, id: string): Promise<Standing>
+}
+
+/** Where a request stands: its view, and for a running job of ours the chunks its text holds. */
+export interface Standing {
+  view: RequestView
+  attempt: number
+  seq: number
+  /** Set while it waits. */
+  cls?: RequestClass
+}
+
+/** A sortable, unguessable request id: base-36 time, then 64 random bits. */
+export function newRequestId(now = Date.now()): string {
+  return now.toString(36).padStart(9, '0') + randomBytes(8).toString('hex')
+}
+
+export function classOfRecord(row: Pick<RequestRecord, 'params'>): RequestClass {
+  return classOf(row.params.models, row.params.max_length, row.params.max_context_length)
+}
+
+export function createGenerations(deps: GenerationsDeps): Generations {
+  const { requests, jobQueue, dispatcher, runner, fanout, limits } = deps
+
+  async function submit(caller: Caller, body: GenerateBody, options: SubmitOptions = {}): Promise<SubmitResult> {
+    const { principal, address } = caller
+    if (deps.closing()) throw new BrokerError('unavailable', 'The broker is shutting down')
+    if (!principal.scopes.has('generate')) throw new BrokerError('insufficient_scope', 'This API key lacks the generate scope')
+    if (body.prompt.length > limits.maxPromptChars) throw new BrokerError('validation_failed', `prompt is longer than ${limits.maxPromptChars} characters`)
+    const maxLength = body.max_length ?? 80
+    const maxContextLength = body.max_context_length ?? 1024
+    if (maxLength > limits.maxLength) throw new BrokerError('validation_failed', `max_length is larger than ${limits.maxLength}`)
+    if (maxContextLength > limits.maxContextLength) throw new BrokerError('validation_failed', `max_context_length is larger than ${limits.maxContextLength}`)
+    const models = body.models ?? []
+    const cls = classOf(models, maxLength, maxContextLength)
+    const now = deps.wallNow()
+    const params = { models, max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {} }
+    const key = options.idempotencyKey
+    // Keys of the shared Anonymous account are scoped to the address, so one anonymous
+    // client can neither replay nor discover another's request.
+    const storedKey = key === undefined ? null : principal.anonymous ? `${address}|${key}` : key
+
+    // Recorded before it is acknowledged (and before it is queued): the database knows
+    // every accepted request. The active-request cap is checked in the same transaction.
+    const accepted = await requests.accept(
+      { id: newRequestId(now), userId: principal.userId, prompt: body.prompt, params, clientIp: address, createdAt: now, idempotencyKey: storedKey },
+      { cap: principal.anonymous ? limits.maxActiveAnonymousPerIp : limits.maxActivePerUser, perAddress: principal.anonymous },
+    )
+    const { id } = accepted
+    if (accepted.replayed) {
+      // A retry of a submission that was accepted: nothing is queued twice (reconciliation
+      // requeues it if it was accepted but never reached Redis).
+      const current = await view(caller, id)
+      return { id, cls, priority: 0, isPossible: current.is_possible ?? true, position: current.position ?? null, eta: null, replayed: true }
+    }
+    const priority = priorityForBalance(accepted.balance)
+    const data: JobData = {
+      request: id, userId: principal.userId, prompt: body.prompt, models: cls.models,
+      max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {}, submittedAt: now, classKey: cls.key,
+    }
+    await jobQueue.ensureClass(cls)
+    // One round trip before dispatch: the position is counted alongside the add, not after it.
+    const [position, isPossible] = await Promise.all([jobQueue.addWithPosition(cls, data, priority), dispatcher.isPossible(cls)])
+    dispatcher.jobAvailable(cls.queue, true)
+    return { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls), replayed: false }
+  }
+
+  async function loadOwned(principal: Principal, id: string): Promise<RequestRecord> {
+    const row = await requests.byId(id)
+    // Ids are unguessable; still, only the requester may watch or cancel.
+    if (!row || row.userId !== principal.userId) throw new BrokerError('unknown_request')
+    return row
+  }
+
+  async function view(caller: Caller, id: string): Promise<RequestView> {
+    return (await viewWithSeq(caller, id)).view
+  }
+
+  /** The view, and for a running job of ours the chunks its text holds. */
+  async function viewWithSeq(caller: Caller, id: string): Promise<Standing> {
+    const row = await loadOwned(caller.principal, id)
+    const local = runner.running(id)
+    const state: RequestState = row.state === 'waiting' ? (local || jobQueue.isHeld(id) ? 'running' : 'waiting') : (row.state as RequestState)
+    const base: RequestView = { id, state, created_at: new Date(row.createdAt).toISOString() }
+    if (state === 'waiting') {
+      const cls = classOfRecord(row)
+      const priority = priorityForBalance((await deps.ledger.account(row.userId))?.balance ?? 0)
+      base.position = await jobQueue.position(cls.queue, id, priority)
+      if (base.position === null) base.state = 'running'
+      base.is_possible = await dispatcher.isPossible(cls)
+      return { view: base, attempt: 0, seq: 0, cls }
+    } else if (state === 'running' && local) {
+      base.attempt = local.job.attempt
+      base.worker = local.worker.info?.name ?? null
+      base.model = local.job.model
+      base.text = local.job.parts.join('')
+      return { view: base, attempt: local.job.attempt, seq: local.job.seq }
+    } else if (FINAL.has(state)) {
+      Object.assign(base, {
+        worker: row.workerName, model: row.model, text: row.text, tokens: row.tokens, kudos: row.kudos === null ? null : toKudos(row.kudos),
+        error: row.error, finished_at: row.finishedAt ? new Date(row.finishedAt).toISOString() : null,
+      })
+    }
+    return { view: base, attempt: 0, seq: 0 }
+  }
+
+  async function cancel(caller: Caller, id: string): Promise<RequestView> {
+    const row = await loadOwned(caller.principal, id)
+    if (FINAL.has(row.state)) throw new BrokerError('not_cancellable')
+    const cls = classOfRecord(row)
+    if (await jobQueue.removeWaiting(cls.queue, id, row.userId)) {
+      if (await requests.end(id, 'cancelled')) await fanout.publish(id, requestEvent('cancelled', { request: id, text: '', tokens: 0, kudos: 0 }, true))
+    } else if (!(await runner.cancel(id))) {
+      // Held by a worker of another process: its process stops it.
+      await deps.control.publish({ type: 'cancel', request: id })
+    }
+    return view(caller, id)
+  }
+
+  async function attach(caller: Caller, id: string, sink: AttachSink): Promise<Subscription | null> {
+    await loadOwned(caller.principal, id)
+    // Subscribe first, then look: events that arrive meanwhile wait in `early` and are
+    // handed on after the view, without the chunks the view's text already holds.
+    let early: PositionedEvent[] | null = []
+    const subscription = await fanout.subscribe(id, (event) => (early ? early.push(event) : sink.event(event)))
+    let seen: Awaited<ReturnType<typeof viewWithSeq>>
+    try {
+      seen = await viewWithSeq(caller, id)
+    } catch (error) {
+      subscription.close()
+      throw error
+    }
+    const pending = early
+    early = null
+    sink.view(seen.view)
+    if (FINAL.has(seen.view.state)) {
+      subscription.close()
+      return null
+    }
+    for (const event of pending) {
+      if (event.type === 'chunk' && event.attempt === seen.attempt && (event.seq ?? 0) < seen.seq) continue
+      sink.event(event)
+    }
+    return subscription
+  }
+
+  async function watch(caller: Caller, id: string, listener: EventListener): Promise<Subscription> {
+    await loadOwned(caller.principal, id)
+    return fanout.subscribe(id, listener, 0)
+  }
+
+  return { submit, view, cancel, attach, watch, standing: viewWithSeq }
+}

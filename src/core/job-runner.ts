@@ -1,0 +1,220 @@
+/**
+ * The life of a job on one of this process's workers: handed over (`deliver`), its chunks
+ * relayed to every watcher, then settled exactly once (`finish`: the payment, the request's
+ * final row and the worker's counters in one store operation) or lost (`lose`: back to its
+ * queue at its priority, or failed after too many attempts, charging nothing).
+ */
+import type { ControlBus, Fanout } from '../cluster/ports.js'
+import type { Config } from '../config.js'
+import type { ModelRegistry } from '../economy/models.js'
+import { countTokens, generationReward, promptTokens } from '../economy/rewards.js'
+import { BrokerError } from '../errors.js'
+import { toKudos, toMilli } from '../ledger/amounts.js'
+import type { Metrics } from '../metrics.js'
+import { modelFor } from '../queue/classes.js'
+import type { ClaimedJob, JobQueue } from '../queue/job-queue.js'
+import type { RequestStore } from '../store/ports.js'
+import { chunkEvent, failedEvent, queuedEvent, requestEvent } from './events.js'
+import type { RunningJob, WorkerState } from './worker-link.js'
+
+const FINAL = new Set<string>(['done', 'failed', 'cancelled'])
+
+export interface JobRunnerDeps {
+  requests: RequestStore
+  jobQueue: JobQueue
+  fanout: Fanout
+  control: ControlBus
+  models: ModelRegistry
+  config: Pick<Config, 'kudos' | 'limits'>
+  metrics: Metrics
+  wallNow(): number
+  /** A worker has a free slot again (dispatch looks for its next job). */
+  workerFree(worker: WorkerState): void
+  /** A job ended on a worker: tokens for the throughput figure, duration for the ETA. */
+  completed(tokens: number, ms: number): void
+  log(error: unknown): void
+}
+
+export interface JobRunner {
+  /** Hands a claimed job to a worker of ours, unless the request already ended (a replayed job). */
+  deliver(worker: WorkerState, claimed: ClaimedJob): Promise<boolean>
+  /** One chunk from the worker: checked, kept, relayed. Throws a `BrokerError` for a bad one. */
+  chunk(worker: WorkerState, job: string, seq: number, text: string): void
+  /** The worker says the job is done. Throws for a job it does not hold or a wrong chunk count. */
+  done(worker: WorkerState, job: string, chunks: number | undefined): void
+  /** The worker gave up on the job. */
+  fail(worker: WorkerState, job: string, reason: string | undefined): void
+  /** The worker is gone: every job it held goes back to its queue. */
+  release(worker: WorkerState, reason: string): void
+  /** Stops a job running here (the requester cancelled); false when no worker of ours holds it. */
+  cancel(request: string): Promise<boolean>
+  running(request: string): { worker: WorkerState; job: RunningJob } | undefined
+  /** Jobs running on this process's workers. */
+  readonly size: number
+  close(): void
+}
+
+export function createJobRunner(deps: JobRunnerDeps): JobRunner {
+  const { requests, jobQueue, fanout, models, config, metrics, log } = deps
+  /** Running jobs held by this process's workers, by request id. */
+  const running = new Map<string, { worker: WorkerState; job: RunningJob }>()
+  const publish = (request: string, event: Parameters<Fanout['publish']>[1]) => void fanout.publish(request, event).catch(log)
+
+  async function deliver(worker: WorkerState, claimed: ClaimedJob): Promise<boolean> {
+    const data = claimed.job.data
+    const row = await requests.state(data.request)
+    if (!row || FINAL.has(row.state)) {
+      // Settled or cancelled before a crash let the job come back: finish it, do not run it twice.
+      await jobQueue.complete(claimed).catch(() => {})
+      return false
+    }
+    if (claimed.job.deferredFailure) {
+      // It stalled more often than allowed (its workers' processes kept dying): give up, charge nothing.
+      await jobQueue.fail(claimed, claimed.job.deferredFailure).catch(() => {})
+      if (await requests.end(data.request, 'failed', { error: claimed.job.deferredFailure })) {
+        publish(data.request, failedEvent(data.request, 'attempts_exhausted', 'The request stalled too many times'))
+      }
+      return false
+    }
+    const info = worker.info
+    if (worker.link.closed || !info) {
+      await jobQueue.restart(claimed, 'worker left before the job was sent').catch(() => {})
+      return false
+    }
+    const model = modelFor({ models: info.modelList }, { models: data.models })
+    const job: RunningJob = {
+      claimed, request: data.request, attempt: claimed.attempt, model, seq: 0, parts: [], chars: 0,
+      dispatchedAt: performance.now(), firstChunkAt: null,
+    }
+    worker.jobs.set(data.request, job)
+    running.set(data.request, { worker, job })
+    metrics.dispatchSeconds.observe((deps.wallNow() - data.submittedAt) / 1000)
+    worker.link.offer({
+      job: data.request, attempt: claimed.attempt, model, prompt: data.prompt,
+      max_length: data.max_length, max_context_length: data.max_context_length, params: data.params,
+    })
+    if (claimed.attempt > 1) publish(data.request, requestEvent('restarted', { request: data.request, attempt: claimed.attempt }))
+    publish(data.request, requestEvent('started', { request: data.request, attempt: claimed.attempt, worker: info.name, model }))
+    return true
+  }
+
+  function held(worker: WorkerState, request: string): RunningJob {
+    const job = worker.jobs.get(request)
+    if (!job) throw new BrokerError('not_your_job', `Job ${request} is not assigned to this worker`)
+    return job
+  }
+
+  function chunk(worker: WorkerState, request: string, seq: number, text: string): void {
+    const job = held(worker, request)
+    if (seq !== job.seq) throw new BrokerError('bad_sequence', `Expected seq ${job.seq}, got ${seq}`)
+    // Billing stops at max_length tokens; what is kept and relayed stops at a fixed cap, so
+    // a worker cannot fill the broker's memory, or its clients', with one job.
+    if (job.chars + text.length > config.limits.maxJobTextChars) {
+      throw new BrokerError('payload_too_large', `A job's text may not pass ${config.limits.maxJobTextChars} characters; send done`)
+    }
+    job.seq++
+    job.parts.push(text)
+    job.chars += text.length
+    if (job.firstChunkAt === null) {
+      job.firstChunkAt = performance.now()
+      metrics.firstTokenSeconds.observe((deps.wallNow() - job.claimed.job.data.submittedAt) / 1000)
+    }
+    metrics.tokensRelayed.inc()
+    publish(job.request, chunkEvent(job.request, job.attempt, seq, text))
+  }
+
+  function done(worker: WorkerState, request: string, chunks: number | undefined): void {
+    const job = held(worker, request)
+    if (chunks !== undefined && chunks !== job.seq) throw new BrokerError('bad_sequence', `done says ${chunks} chunks, ${job.seq} were relayed`)
+    void finish(worker, job, 'done').catch(log)
+  }
+
+  function fail(worker: WorkerState, request: string, reason: string | undefined): void {
+    const job = held(worker, request)
+    void lose(worker, job, `worker failed: ${reason ?? 'no reason given'}`).catch(log)
+  }
+
+  function detach(worker: WorkerState, job: RunningJob): void {
+    worker.jobs.delete(job.request)
+    // A stale attempt (its lock was lost and the job went to another worker) leaves the live one in place.
+    if (running.get(job.request)?.job === job) running.delete(job.request)
+  }
+
+  /** The attempt is lost: the job goes back to its queue at its priority, or fails after too many tries. */
+  async function lose(worker: WorkerState, job: RunningJob, reason: string): Promise<void> {
+    if (!worker.jobs.has(job.request)) return
+    detach(worker, job)
+    metrics.jobs.inc({ outcome: 'restarted' })
+    try {
+      if (await jobQueue.restart(job.claimed, reason)) {
+        publish(job.request, queuedEvent(job.request, null, true, null, true))
+      } else {
+        await requests.end(job.request, 'failed', { error: `gave up after ${job.attempt} attempts: ${reason}` })
+        publish(job.request, failedEvent(job.request, 'attempts_exhausted', `No worker finished it in ${job.attempt} attempts`))
+      }
+    } catch (error) {
+      // The lock may have expired meanwhile; BullMQ's stalled check returns the job.
+      log(error)
+    }
+    if (!worker.link.closed) deps.workerFree(worker)
+  }
+
+  /** Settles a finished (or cancelled) attempt in one store operation, exactly once per request. */
+  async function finish(worker: WorkerState, job: RunningJob, outcome: 'done' | 'cancelled'): Promise<void> {
+    detach(worker, job)
+    const data = job.claimed.job.data
+    const text = job.parts.join('')
+    const tokens = outcome === 'done' || job.chars > 0 ? countTokens(text, data.max_length) : 0
+    const amount = tokens > 0 ? toMilli(generationReward(tokens, models.sizeOf(job.model), promptTokens(data.prompt), config.kudos.generationDivisor)) : 0
+    const info = worker.info!
+    const ownerId = worker.link.principal.userId
+    const settled = await requests.settle({
+      request: job.request, outcome, text, tokens, kudos: amount, worker: { id: info.id, name: info.name }, model: job.model, finishedAt: Date.now(),
+      entry: amount > 0
+        ? {
+            kind: 'generation', ref: job.request, actorId: ownerId,
+            postings: [
+              { userId: data.userId, amount: -amount, category: 'spent', counterpartyId: ownerId },
+              { userId: ownerId, amount, category: 'generation', counterpartyId: data.userId },
+            ],
+          }
+        : null,
+    })
+    metrics.jobs.inc({ outcome })
+    deps.completed(tokens, performance.now() - job.dispatchedAt)
+    if (settled) {
+      const body = { request: job.request, text, tokens, kudos: toKudos(amount), worker: info.name, model: job.model }
+      publish(job.request, requestEvent(outcome, body, true))
+      if (!worker.link.closed) worker.link.settled({ job: job.request, outcome, tokens, kudos: toKudos(amount) })
+    }
+    await jobQueue.complete(job.claimed).catch(() => { /* lock lost: the stalled job comes back, sees a final state, and is completed then */ })
+    if (!worker.link.closed) deps.workerFree(worker)
+  }
+
+  async function cancel(request: string): Promise<boolean> {
+    const local = running.get(request)
+    if (!local) return false
+    if (!local.worker.jobs.has(request)) return true
+    local.worker.link.stop(request)
+    await finish(local.worker, local.job, 'cancelled')
+    return true
+  }
+
+  const offCancel = deps.control.on('cancel', (message) => void cancel(message.request).catch(log))
+
+  return {
+    deliver,
+    chunk,
+    done,
+    fail,
+    release(worker, reason) {
+      for (const job of [...worker.jobs.values()]) void lose(worker, job, reason).catch(log)
+    },
+    cancel,
+    running: (request) => running.get(request),
+    get size() {
+      return running.size
+    },
+    close: offCancel,
+  }
+}

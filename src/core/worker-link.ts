@@ -1,0 +1,96 @@
+/**
+ * The worker port: what the core needs from a connected worker, whatever carries it (the
+ * worker WebSocket today; a polling bridge tomorrow). The core pushes through a link and
+ * never sees the socket; the link's transport turns each call into its own frames and codes.
+ * `WorkerState` is the core's own record of one link: what it announced, the jobs it runs.
+ */
+import type { Principal } from '../accounts/accounts.js'
+import type { Capabilities } from '../queue/classes.js'
+import type { ClaimedJob } from '../queue/job-queue.js'
+
+/** A job as the worker receives it. */
+export interface JobOffer {
+  job: string
+  attempt: number
+  model: string
+  prompt: string
+  max_length: number
+  max_context_length: number
+  params: Record<string, unknown>
+}
+
+/** What the worker is told once a job it ran is settled. */
+export interface SettledNotice {
+  job: string
+  outcome: 'done' | 'cancelled'
+  tokens: number
+  kudos: number
+}
+
+/** What a worker is told once it is registered. */
+export interface Ready {
+  /** The announce's own id, echoed. */
+  id?: string | number
+  worker_id: number
+  name: string
+  /** Priority users named in the announce that no account has. */
+  unknown_priority_users: string[]
+}
+
+export interface WorkerLink {
+  /** Unique per session: a reconnect is a new link. */
+  readonly id: string
+  /** The worker's owner. */
+  readonly principal: Principal
+  /** True once the transport has gone; the core sends nothing more. */
+  readonly closed: boolean
+  /** The announce was registered: jobs may follow. */
+  ready(ready: Ready): void
+  /** Hands a job to the worker. */
+  offer(job: JobOffer): void
+  /** Tells the worker to stop a job (cancelled by its requester). */
+  stop(job: string): void
+  settled(notice: SettledNotice): void
+  /** A newer session took this worker's name: end this one. */
+  replaced(): void
+}
+
+/** What a worker announced, as the core keeps it. */
+export interface WorkerInfo extends Capabilities {
+  /** Database id of the worker row. */
+  id: number
+  name: string
+  modelList: string[]
+  threads: number
+  /** Owner first, then the named priority users: served before everyone else. */
+  preferred: number[]
+}
+
+/** A job running on one of this process's workers. */
+export interface RunningJob {
+  claimed: ClaimedJob
+  request: string
+  attempt: number
+  model: string
+  /** Next expected chunk sequence number. */
+  seq: number
+  /** Relayed text, in order; joined once at the end. */
+  parts: string[]
+  chars: number
+  dispatchedAt: number
+  firstChunkAt: number | null
+}
+
+export class WorkerState {
+  info: WorkerInfo | null = null
+  readonly jobs = new Map<string, RunningJob>()
+  /** Slots promised to a claim in flight, so that two claims never overfill the worker. */
+  reserved = 0
+
+  constructor(readonly link: WorkerLink) {}
+
+  /** Slots free for another job. */
+  get free(): number {
+    return this.info && !this.link.closed ? this.info.threads - this.jobs.size - this.reserved : 0
+  }
+}
