@@ -5,13 +5,22 @@
  * that dies stops renewing; BullMQ's stalled check (run by every process) brings its jobs
  * back, and we put them back at their priority (a stalled job lands on the plain wait
  * list, ahead of every prioritized job, otherwise).
+ *
+ * It also keeps the per-user waiting index (`waiting-index.ts`) in step with BullMQ: a job
+ * is indexed when it is added or comes back (restarted, stalled) and forgotten when it is
+ * claimed or removed, so callers never write the index themselves.
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
-import type { Keys } from './keys.js'
+import { createBullKeys, type BullKeys } from './bull-keys.js'
 import type { RequestClass } from './classes.js'
+import type { Keys } from './keys.js'
+import { aheadOfNew, busyQueues, jobsExist, positionOf, queueHeads, waitingCounts, type Head, type QueueReadContext } from './queue-reads.js'
+import { WaitingIndex } from './waiting-index.js'
+
+export type { Head } from './queue-reads.js'
 
 /** What a waiting job carries: everything a worker needs, so dispatch reads only Redis. */
 export interface JobData {
@@ -32,12 +41,6 @@ export interface ClaimedJob {
   queue: string
   /** 1 for the first dispatch, +1 for each restart. */
   attempt: number
-}
-
-export interface Head {
-  queue: string
-  request: string
-  priority: number
 }
 
 export interface JobQueueEvents {
@@ -71,11 +74,18 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   private readonly queues = new Map<string, ClassQueue>()
   /** Jobs this process holds, for lock renewal. */
   private readonly held = new Map<string, ClaimedJob>()
+  /** The per-user index of waiting requests; read it here, it is written only by this class. */
+  readonly waiting: WaitingIndex
+  private readonly bull: BullKeys
+  private readonly reads: QueueReadContext
   private renewTimer: NodeJS.Timeout | undefined
   private closed = false
 
   constructor(private readonly options: JobQueueOptions) {
     super()
+    this.bull = createBullKeys(options.keys.bullPrefix)
+    this.reads = { redis: options.redis, bull: this.bull }
+    this.waiting = new WaitingIndex(options.redis, options.keys)
   }
 
   private get redis(): Redis {
@@ -112,16 +122,8 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   }
 
   /** For each queue: does it hold any job, waiting or active? */
-  private async busy(queueNames: readonly string[]): Promise<boolean[]> {
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    for (const name of queueNames) {
-      pipeline.llen(`${prefix}:${name}:wait`)
-      pipeline.zcard(`${prefix}:${name}:prioritized`)
-      pipeline.llen(`${prefix}:${name}:active`)
-    }
-    const results = (await pipeline.exec()) ?? []
-    return queueNames.map((_, i) => [0, 1, 2].some((k) => Number(results[3 * i + k]?.[1] ?? 0) > 0))
+  private busy(queueNames: readonly string[]): Promise<boolean[]> {
+    return busyQueues(this.reads, queueNames)
   }
 
   /**
@@ -182,7 +184,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   private open(cls: RequestClass): ClassQueue {
     const existing = this.queues.get(cls.queue)
     if (existing) return existing
-    const prefix = this.options.keys.bullPrefix
+    const prefix = this.bull.prefix
     const queue = new Queue<JobData>(cls.queue, { connection: this.redis, prefix })
     const fetcher = new Worker<JobData>(cls.queue, null, {
       connection: this.redis,
@@ -201,41 +203,39 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     return entry
   }
 
+  /**
+   * Queues a job at `priority` and indexes it under its user, both sent at once on the
+   * shared connection (one round trip). A job already queued under this request id is left
+   * as it is (BullMQ ignores the add), and the index write is idempotent.
+   */
   async add(cls: RequestClass, data: JobData, priority: number): Promise<void> {
     const entry = this.open(cls)
     entry.usedAt = performance.now()
-    const { queue } = entry
-    await queue.add('generate', data, {
-      jobId: data.request,
-      priority,
-      attempts: this.options.maxAttempts,
-      removeOnComplete: true,
-      removeOnFail: true,
-    })
+    await Promise.all([
+      entry.queue.add('generate', data, {
+        jobId: data.request,
+        priority,
+        attempts: this.options.maxAttempts,
+        removeOnComplete: true,
+        removeOnFail: true,
+      }),
+      this.waiting.add(data.userId, { queue: cls.queue, request: data.request, submittedAt: data.submittedAt }),
+    ])
   }
 
   /**
-   * Adds a job and tells how many jobs are ahead of it, in one round trip instead of two.
-   * The count is written before BullMQ's add script on the same connection (the queues
-   * share `redis`), and Redis runs one connection's commands in order: it sees the queues
-   * as the new job finds them, whatever happens next.
+   * A new submission: adds the job, records `priority` as its user's bucket (the one the
+   * reprioritizer compares against), and tells how many jobs are ahead of it, in one round
+   * trip. The count is written before BullMQ's add script on the same connection (the
+   * queues share `redis`), and Redis runs one connection's commands in order: it sees the
+   * queues as the new job finds them, whatever happens next.
    */
   async addWithPosition(cls: RequestClass, data: JobData, priority: number): Promise<number> {
     this.open(cls)
-    const ahead = this.aheadOfNew(cls.queue, priority)
-    const [position] = await Promise.all([ahead, this.add(cls, data, priority)])
+    const others = [...this.classes.keys()].filter((q) => q !== cls.queue)
+    const ahead = aheadOfNew(this.reads, cls.queue, others, priority)
+    const [position] = await Promise.all([ahead, this.add(cls, data, priority), this.waiting.setBucket(data.userId, priority)])
     return position
-  }
-
-  /** Jobs a job added now at `priority` would have ahead of it (FIFO within a priority). */
-  private aheadOfNew(queueName: string, priority: number): Promise<number> {
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    pipeline.zcount(`${prefix}:${queueName}:prioritized`, '0', String((priority + 1) * 0x100000000 - 1))
-    const others = [...this.classes.keys()].filter((q) => q !== queueName)
-    for (const name of [queueName, ...others]) pipeline.llen(`${prefix}:${name}:wait`)
-    for (const name of others) pipeline.zcount(`${prefix}:${name}:prioritized`, '0', String(priority * 0x100000000 - 1))
-    return pipeline.exec().then((results) => (results ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0))
   }
 
   /** Pops the head of a class's queue for a volunteer of ours, or undefined when empty. */
@@ -248,6 +248,9 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     if (!job) return undefined
     const claimed: ClaimedJob = { job, token, queue: queueName, attempt: Math.max(job.attemptsStarted, 1) }
     this.held.set(job.id!, claimed)
+    // Not awaited, so delivery does not wait on it; it still reaches Redis before anything
+    // this process sends later (one connection), such as the index write of a restart.
+    void this.waiting.remove(job.data.userId, queueName, job.id!).catch(() => { /* a stale entry is harmless */ })
     return claimed
   }
 
@@ -275,7 +278,10 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       return false
     }
     await claimed.job.moveToFailed(new Error(reason), claimed.token, false)
+    // Sent before dispatch hears of the job (same connection), awaited after.
+    const indexed = this.reindex(claimed.queue, claimed.job.id!, claimed.job.data)
     this.emit('returned', claimed.queue, claimed.job.id!)
+    await indexed
     return true
   }
 
@@ -285,15 +291,29 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     await claimed.job.moveToFailed(new UnrecoverableError(reason), claimed.token, false)
   }
 
-  /** Removes a waiting job; false when it is not waiting (running, or gone). */
-  async removeWaiting(queueName: string, request: string): Promise<boolean> {
+  /**
+   * Removes a waiting job and its index entry; false when it is not waiting (running, or
+   * gone). Pass the owner's `userId` when known; without it the job's data is read for it,
+   * in the same round trip as the removal.
+   */
+  async removeWaiting(queueName: string, request: string, userId?: number): Promise<boolean> {
     const entry = this.entry(queueName)
     if (!entry) return false
+    let removed: boolean
+    let owner = userId
     try {
-      return (await entry.queue.remove(request)) === 1
+      // The read is sent first on the same connection, so it sees the job before it goes.
+      const [data, result] = await Promise.all([
+        owner === undefined ? this.redis.hget(this.bull.job(queueName, request), 'data') : undefined,
+        entry.queue.remove(request),
+      ])
+      removed = result === 1
+      if (owner === undefined && data) owner = (JSON.parse(data) as JobData).userId
     } catch {
       return false
     }
+    if (removed && owner !== undefined) void this.waiting.remove(owner, queueName, request).catch(() => { /* a stale entry is harmless */ })
+    return removed
   }
 
   async changePriority(queueName: string, request: string, priority: number): Promise<boolean> {
@@ -311,54 +331,19 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
    * The best waiting job of each named queue, in one round trip: its priority and request
    * id (ids sort by submission time, which breaks ties across queues).
    */
-  async heads(queueNames: readonly string[]): Promise<Head[]> {
-    if (queueNames.length === 0) return []
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    for (const name of queueNames) {
-      pipeline.lrange(`${prefix}:${name}:wait`, '-1', '-1')
-      pipeline.zrange(`${prefix}:${name}:prioritized`, '0', '0', 'WITHSCORES')
-    }
-    const results = (await pipeline.exec()) ?? []
-    const heads: Head[] = []
-    queueNames.forEach((queue, i) => {
-      const plain = results[2 * i]?.[1] as string[] | undefined
-      const prioritized = results[2 * i + 1]?.[1] as string[] | undefined
-      // Jobs on the plain wait list (priority 0) are popped before any prioritized job.
-      if (plain && plain.length) heads.push({ queue, request: plain[0], priority: 0 })
-      else if (prioritized && prioritized.length) heads.push({ queue, request: prioritized[0], priority: Math.floor(Number(prioritized[1]) / 0x100000000) })
-    })
-    return heads
+  heads(queueNames: readonly string[]): Promise<Head[]> {
+    return queueHeads(this.reads, queueNames)
   }
 
   /** Waiting jobs per queue (plain + prioritized). */
-  async counts(queueNames: readonly string[]): Promise<Map<string, number>> {
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    for (const name of queueNames) {
-      pipeline.llen(`${prefix}:${name}:wait`)
-      pipeline.zcard(`${prefix}:${name}:prioritized`)
-    }
-    const results = (await pipeline.exec()) ?? []
-    const counts = new Map<string, number>()
-    queueNames.forEach((name, i) => counts.set(name, Number(results[2 * i]?.[1] ?? 0) + Number(results[2 * i + 1]?.[1] ?? 0)))
-    return counts
+  counts(queueNames: readonly string[]): Promise<Map<string, number>> {
+    return waitingCounts(this.reads, queueNames)
   }
 
   /** Position of a waiting request: jobs ahead of it in its own queue plus better-priority jobs elsewhere. */
-  async position(queueName: string, request: string, priority: number): Promise<number | null> {
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    pipeline.zrank(`${prefix}:${queueName}:prioritized`, request)
+  position(queueName: string, request: string, priority: number): Promise<number | null> {
     const others = [...this.classes.keys()].filter((q) => q !== queueName)
-    for (const name of [queueName, ...others]) pipeline.llen(`${prefix}:${name}:wait`)
-    for (const name of others) pipeline.zcount(`${prefix}:${name}:prioritized`, '0', String(priority * 0x100000000 - 1))
-    const results = (await pipeline.exec()) ?? []
-    const rank = results[0]?.[1]
-    if (rank === null || rank === undefined) return null
-    let ahead = Number(rank)
-    for (let i = 1; i < results.length; i++) ahead += Number(results[i]?.[1] ?? 0)
-    return ahead
+    return positionOf(this.reads, queueName, request, others, priority)
   }
 
   private async renewLocks(): Promise<void> {
@@ -385,19 +370,19 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     try {
       const job = await Job.fromId<JobData>(entry.queue, jobId)
       if (job && job.priority > 0) await entry.queue.getBackend().changePriority(jobId, job.priority)
-      if (job) await this.redis.zadd(this.options.keys.waiting(job.data.userId), job.data.submittedAt, `${queueName}|${jobId}`)
+      if (job) await this.reindex(queueName, jobId, job.data)
     } catch { /* it may already be taken again */ }
     this.emit('returned', queueName, jobId)
   }
 
+  /** Indexes a job that is waiting again under its user. */
+  private reindex(queueName: string, request: string, data: JobData): Promise<unknown> {
+    return this.waiting.add(data.userId, { queue: queueName, request, submittedAt: data.submittedAt })
+  }
+
   /** Which of these requests have a job in Redis (waiting, running or about to be removed). */
-  async exists(items: ReadonlyArray<{ queue: string; request: string }>): Promise<boolean[]> {
-    if (items.length === 0) return []
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    for (const { queue, request } of items) pipeline.exists(`${prefix}:${queue}:${request}`)
-    const results = (await pipeline.exec()) ?? []
-    return results.map(([error, n]) => !error && Number(n) > 0)
+  exists(items: ReadonlyArray<{ queue: string; request: string }>): Promise<boolean[]> {
+    return jobsExist(this.reads, items)
   }
 
   isHeld(request: string): boolean {
