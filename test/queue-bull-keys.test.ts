@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { createBullKeys } from '../src/queue/bull-keys.js'
@@ -9,7 +9,7 @@ import { startTestRedis } from './helpers/harness.js'
 const server = await startTestRedis(t)
 
 /** A connection and a BullMQ queue on a prefix of their own, closed at the end of the test. */
-async function realQueue(t: Tap.Test) {
+async function realQueue(t: Test) {
   const redis = new Redis(server.url, { maxRetriesPerRequest: null })
   const prefix = `t-${randomUUID().slice(0, 8)}:bull`
   const name = `gen-${randomUUID().slice(0, 8)}`
@@ -37,8 +37,8 @@ t.test('the keys hold what BullMQ writes: plain jobs, prioritized jobs by score,
   await queue.add('generate', { n: 1 }, { jobId: 'first', priority: 7 })
   await queue.add('generate', { n: 2 }, { jobId: 'second', priority: 7 })
   await queue.add('generate', { n: 3 }, { jobId: 'better', priority: 3 })
-  t.same(await redis.lrange(bull.wait(name), 0, -1), ['plain'], 'priority 0 goes to the plain list')
-  const flat = await redis.zrange(bull.prioritized(name), 0, -1, 'WITHSCORES')
+  t.same(await redis.lrange(bull.wait(name), '0', '-1'), ['plain'], 'priority 0 goes to the plain list')
+  const flat = await redis.zrange(bull.prioritized(name), '0', '-1', 'WITHSCORES')
   const decoded = []
   for (let i = 0; i < flat.length; i += 2) decoded.push({ id: flat[i], ...decodeScore(flat[i + 1]) })
   t.same(decoded, [

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { classOf, type RequestClass } from '../src/queue/classes.js'
 import { JobQueue, type JobData } from '../src/queue/job-queue.js'
@@ -11,7 +11,7 @@ import { startTestRedis } from './helpers/harness.js'
 const server = await startTestRedis(t)
 
 /** A JobQueue on a prefix of its own (locks not renewed: `start()` is not called). */
-async function openQueue(t: Tap.Test, lockMs = 30_000) {
+async function openQueue(t: Test, lockMs = 30_000) {
   const redis = new Redis(server.url, { maxRetriesPerRequest: null })
   const keys = createKeys(`t-${randomUUID().slice(0, 8)}`)
   const jobQueue = new JobQueue({ redis, keys, lockMs, maxAttempts: 3 })
