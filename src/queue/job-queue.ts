@@ -12,58 +12,18 @@
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { Job, Queue, UnrecoverableError, Worker } from 'bullmq'
+import { Job, UnrecoverableError } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { createBullKeys, type BullKeys } from './bull-keys.js'
+import { closeClassQueue, openClassQueue, type ClassQueue } from './class-queue.js'
 import type { RequestClass } from './classes.js'
-import type { Keys } from './keys.js'
+import { HeldJobs } from './held-jobs.js'
+import type { ClaimedJob, JobData, JobQueueEvents, JobQueueOptions } from './job-types.js'
 import { aheadOfNew, busyQueues, jobsExist, positionOf, queueHeads, waitingCounts, type Head, type QueueReadContext } from './queue-reads.js'
 import { WaitingIndex } from './waiting-index.js'
 
 export type { Head } from './queue-reads.js'
-
-/** What a waiting job carries: everything a worker needs, so dispatch reads only Redis. */
-export interface JobData {
-  request: string
-  userId: number
-  prompt: string
-  models: string[]
-  max_length: number
-  max_context_length: number
-  params: Record<string, unknown>
-  submittedAt: number
-  classKey: string
-}
-
-export interface ClaimedJob {
-  job: Job<JobData>
-  token: string
-  queue: string
-  /** 1 for the first dispatch, +1 for each restart. */
-  attempt: number
-}
-
-export interface JobQueueEvents {
-  /** A job came back to a queue (stalled, restarted); dispatch should look at it. */
-  returned: [queue: string, request: string]
-}
-
-export interface JobQueueOptions {
-  redis: Redis
-  keys: Keys
-  /** How long a claimed job stays locked without renewal; a dead process's jobs return after this. */
-  lockMs: number
-  /** Attempts before a job that keeps losing its worker fails for good. */
-  maxAttempts: number
-}
-
-interface ClassQueue {
-  cls: RequestClass
-  queue: Queue<JobData>
-  fetcher: Worker<JobData>
-  /** Monotonic ms of the last add or claim, for closing idle queues. */
-  usedAt: number
-}
+export type { ClaimedJob, JobData, JobQueueEvents, JobQueueOptions } from './job-types.js'
 
 /** An open class queue with nothing in it for this long is closed (its fetcher holds a Redis connection). */
 const IDLE_CLOSE_MS = 30_000
@@ -73,7 +33,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   readonly classes = new Map<string, RequestClass>()
   private readonly queues = new Map<string, ClassQueue>()
   /** Jobs this process holds, for lock renewal. */
-  private readonly held = new Map<string, ClaimedJob>()
+  private readonly held = new HeldJobs()
   /** The per-user index of waiting requests; read it here, it is written only by this class. */
   readonly waiting: WaitingIndex
   private readonly bull: BullKeys
@@ -93,7 +53,8 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   }
 
   start(): void {
-    this.renewTimer = setInterval(() => void this.renewLocks(), Math.max(50, Math.floor(this.options.lockMs / 3)))
+    const renew = () => void this.held.renew((queue) => this.queues.get(queue)?.fetcher, this.options.lockMs)
+    this.renewTimer = setInterval(renew, Math.max(50, Math.floor(this.options.lockMs / 3)))
     this.renewTimer.unref()
   }
 
@@ -134,7 +95,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     const idle = [...this.queues.values()].filter((entry) => now - entry.usedAt > IDLE_CLOSE_MS)
     if (idle.length === 0) return 0
     const busy = await this.busy(idle.map((entry) => entry.cls.queue))
-    const held = new Set([...this.held.values()].map((claimed) => claimed.queue))
+    const held = this.held.queues()
     let closed = 0
     for (const [i, entry] of idle.entries()) {
       if (busy[i] || held.has(entry.cls.queue) || this.queues.get(entry.cls.queue) !== entry) continue
@@ -143,8 +104,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       this.classes.delete(entry.cls.queue)
       await this.redis.hdel(this.options.keys.classes, entry.cls.queue).catch(() => {})
       closed++
-      await entry.fetcher.close(true).catch(() => {})
-      await entry.queue.close().catch(() => {})
+      await closeClassQueue(entry)
     }
     return closed
   }
@@ -184,20 +144,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   private open(cls: RequestClass): ClassQueue {
     const existing = this.queues.get(cls.queue)
     if (existing) return existing
-    const prefix = this.bull.prefix
-    const queue = new Queue<JobData>(cls.queue, { connection: this.redis, prefix })
-    const fetcher = new Worker<JobData>(cls.queue, null, {
-      connection: this.redis,
-      prefix,
-      autorun: false,
-      lockDuration: this.options.lockMs,
-      stalledInterval: this.options.lockMs,
-      maxStalledCount: this.options.maxAttempts,
-    })
-    fetcher.on('error', () => { /* connection errors surface through /health */ })
-    fetcher.on('stalled', (jobId) => void this.restoreStalled(cls.queue, jobId))
-    void fetcher.startStalledCheckTimer().catch(() => {})
-    const entry = { cls, queue, fetcher, usedAt: performance.now() }
+    const entry = openClassQueue(cls, this.bull.prefix, this.options, (jobId) => void this.restoreStalled(cls.queue, jobId))
     this.queues.set(cls.queue, entry)
     this.classes.set(cls.queue, cls)
     return entry
@@ -247,32 +194,22 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     const job = (await entry.fetcher.getNextJob(token, { block: false })) as Job<JobData> | undefined
     if (!job) return undefined
     const claimed: ClaimedJob = { job, token, queue: queueName, attempt: Math.max(job.attemptsStarted, 1) }
-    this.held.set(job.id!, claimed)
+    this.held.hold(claimed)
     // Not awaited, so delivery does not wait on it; it still reaches Redis before anything
     // this process sends later (one connection), such as the index write of a restart.
     void this.waiting.remove(job.data.userId, queueName, job.id!).catch(() => { /* a stale entry is harmless */ })
     return claimed
   }
 
-  /**
-   * Stops renewing this claim's lock. Only this claim's: when a lock was lost (Redis away, or
-   * this process stalled, for longer than the lock) the stalled check may have handed the
-   * same job to a newer claim, and the stale claim ending must not stop the live one's
-   * renewals (its lock would expire and a third worker would get the job).
-   */
-  private release(claimed: ClaimedJob): void {
-    if (this.held.get(claimed.job.id!) === claimed) this.held.delete(claimed.job.id!)
-  }
-
   /** The job finished (settled or cancelled): remove it from the queue for good. */
   async complete(claimed: ClaimedJob): Promise<void> {
-    this.release(claimed)
+    this.held.release(claimed)
     await claimed.job.moveToCompleted('ok', claimed.token, false)
   }
 
   /** The worker lost the job: back to its queue at its priority, for another worker. */
   async restart(claimed: ClaimedJob, reason: string): Promise<boolean> {
-    this.release(claimed)
+    this.held.release(claimed)
     if (claimed.job.attemptsMade + 1 >= this.options.maxAttempts) {
       await claimed.job.moveToFailed(new UnrecoverableError(reason), claimed.token, false)
       return false
@@ -287,7 +224,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
 
   /** Ends a held job without another attempt. */
   async fail(claimed: ClaimedJob, reason: string): Promise<void> {
-    this.release(claimed)
+    this.held.release(claimed)
     await claimed.job.moveToFailed(new UnrecoverableError(reason), claimed.token, false)
   }
 
@@ -346,23 +283,6 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     return positionOf(this.reads, queueName, request, others, priority)
   }
 
-  private async renewLocks(): Promise<void> {
-    if (this.held.size === 0) return
-    const byQueue = new Map<string, ClaimedJob[]>()
-    for (const claimed of this.held.values()) {
-      const list = byQueue.get(claimed.queue) ?? []
-      list.push(claimed)
-      byQueue.set(claimed.queue, list)
-    }
-    await Promise.all([...byQueue].map(async ([queue, jobs]) => {
-      const entry = this.queues.get(queue)
-      if (!entry) return
-      try {
-        await entry.fetcher.extendJobLocks(jobs.map((c) => c.job.id!), jobs.map((c) => c.token), this.options.lockMs)
-      } catch { /* Redis away: the jobs may stall and come back; settlement stays exactly-once */ }
-    }))
-  }
-
   /** A stalled job sits on the plain wait list now: give it back its priority. */
   private async restoreStalled(queueName: string, jobId: string): Promise<void> {
     const entry = this.queues.get(queueName)
@@ -385,6 +305,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     return jobsExist(this.reads, items)
   }
 
+  /** True while a worker of this process holds the request's job. */
   isHeld(request: string): boolean {
     return this.held.has(request)
   }
@@ -392,9 +313,6 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   async close(): Promise<void> {
     this.closed = true
     clearInterval(this.renewTimer)
-    await Promise.all([...this.queues.values()].map(async ({ queue, fetcher }) => {
-      await fetcher.close(true).catch(() => {})
-      await queue.close().catch(() => {})
-    }))
+    await Promise.all([...this.queues.values()].map(closeClassQueue))
   }
 }

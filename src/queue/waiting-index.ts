@@ -11,7 +11,7 @@
  * its job (a claim elsewhere raced it) is harmless: moving or lifting a job that is no
  * longer waiting fails and is skipped. Every write is idempotent.
  */
-import type { ChainableCommander, Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { Keys } from './keys.js'
 
 /** One waiting request of a user, as the index holds it. */
@@ -63,11 +63,6 @@ export class WaitingIndex {
   /** Records a waiting request (again: a second write of the same request changes nothing). */
   add(userId: number, entry: WaitingEntry): Promise<unknown> {
     return this.redis.zadd(this.keys.waiting(userId), entry.submittedAt, encodeMember(entry.queue, entry.request))
-  }
-
-  /** Queues the same write on a pipeline or transaction, to travel with other commands. */
-  addTo(commands: ChainableCommander, userId: number, entry: WaitingEntry): void {
-    commands.zadd(this.keys.waiting(userId), entry.submittedAt, encodeMember(entry.queue, entry.request))
   }
 
   /** Forgets a request that is no longer waiting (claimed, cancelled, expired). */
