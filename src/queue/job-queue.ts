@@ -25,6 +25,16 @@ import { WaitingIndex } from './waiting-index.js'
 export type { Head } from './queue-reads.js'
 export type { ClaimedJob, JobData, JobQueueEvents, JobQueueOptions } from './job-types.js'
 
+/** The user of a job from its stored data, if that can be read. */
+function ownerOf(data: string | null | undefined): number | undefined {
+  if (!data) return undefined
+  try {
+    return (JSON.parse(data) as JobData).userId
+  } catch {
+    return undefined
+  }
+}
+
 /** An open class queue with nothing in it for this long is closed (its fetcher holds a Redis connection). */
 const IDLE_CLOSE_MS = 30_000
 
@@ -237,18 +247,17 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     const entry = this.entry(queueName)
     if (!entry) return false
     let removed: boolean
-    let owner = userId
+    let data: string | null | undefined
     try {
       // The read is sent first on the same connection, so it sees the job before it goes.
-      const [data, result] = await Promise.all([
-        owner === undefined ? this.redis.hget(this.bull.job(queueName, request), 'data') : undefined,
-        entry.queue.remove(request),
+      ;[data, removed] = await Promise.all([
+        userId === undefined ? this.redis.hget(this.bull.job(queueName, request), 'data') : undefined,
+        entry.queue.remove(request).then((code) => code === 1),
       ])
-      removed = result === 1
-      if (owner === undefined && data) owner = (JSON.parse(data) as JobData).userId
     } catch {
       return false
     }
+    const owner = userId ?? ownerOf(data)
     if (removed && owner !== undefined) void this.waiting.remove(owner, queueName, request).catch(() => { /* a stale entry is harmless */ })
     return removed
   }
