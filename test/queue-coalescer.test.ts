@@ -73,3 +73,27 @@ t.test('a run that throws is reported, and a re-run asked for still happens', as
   t.match(String(errors[0]), /boom/)
   t.notOk(coalescer.isRunning('k'))
 })
+
+t.test('join shares the run in progress and its result, without a re-run', async (t) => {
+  const coalescer = new Coalescer<string>({ onError: (error) => { throw error } })
+  const first = gate()
+  let runs = 0
+  const task = async () => {
+    runs++
+    await first.promise
+    return runs * 10
+  }
+  const a = coalescer.join('reconcile', task)
+  const b = coalescer.join('reconcile', task)
+  t.equal(a, b, 'the same promise')
+  first.open()
+  t.same(await Promise.all([a, b]), [10, 10])
+  t.equal(runs, 1, 'no re-run after it')
+  t.notOk(coalescer.isRunning('reconcile'))
+  t.equal(await coalescer.join('reconcile', task), 20, 'the next request starts a new run')
+
+  const failing = coalescer.join('broken', async () => { throw new Error('no redis') })
+  await coalescer.idle()
+  await t.rejects(failing, /no redis/, 'an error goes to the callers')
+  t.notOk(coalescer.isRunning('broken'))
+})

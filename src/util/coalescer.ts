@@ -7,6 +7,10 @@
  *
  * Used where a burst of events would otherwise start a pass per event (a user's balance
  * moving many times a second, jobs arriving at a queue, a worker freeing several slots).
+ * `join` is the weaker form for work whose result a request started during a run may
+ * share (a reconciliation pass: whoever asks while one runs gets its count).
+ *
+ * A key is used with one of `run` or `join`, not both.
  */
 
 export interface CoalescerOptions {
@@ -18,7 +22,7 @@ export interface CoalescerOptions {
 }
 
 export class Coalescer<K> {
-  private readonly running = new Map<K, Promise<void>>()
+  private readonly running = new Map<K, Promise<unknown>>()
   private readonly again = new Set<K>()
 
   constructor(private readonly options: CoalescerOptions) {}
@@ -33,9 +37,28 @@ export class Coalescer<K> {
     const current = this.running.get(key)
     if (current) {
       this.again.add(key)
-      return current
+      return current as Promise<void>
     }
     const work = this.loop(key, task)
+    this.running.set(key, work)
+    return work
+  }
+
+  /**
+   * Runs `task` for `key` now, or, when a run for `key` is going, returns that run's
+   * promise without asking for another: the caller shares its result, or its error (which
+   * is not passed to `onError`; the callers see it).
+   */
+  join<T>(key: K, task: () => Promise<T>): Promise<T> {
+    const current = this.running.get(key)
+    if (current) return current as Promise<T>
+    const work = (async () => {
+      try {
+        return await task()
+      } finally {
+        this.running.delete(key)
+      }
+    })()
     this.running.set(key, work)
     return work
   }
@@ -52,7 +75,8 @@ export class Coalescer<K> {
 
   /** Resolves when no run of any key is going or due, including runs started meanwhile. */
   async idle(): Promise<void> {
-    while (this.running.size > 0) await Promise.all([...this.running.values()])
+    // A joined run may reject; its callers hear of it, idle() only waits for it to end.
+    while (this.running.size > 0) await Promise.allSettled([...this.running.values()])
   }
 
   private async loop(key: K, task: () => Promise<void>): Promise<void> {
