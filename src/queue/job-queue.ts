@@ -5,61 +5,34 @@
  * that dies stops renewing; BullMQ's stalled check (run by every process) brings its jobs
  * back, and we put them back at their priority (a stalled job lands on the plain wait
  * list, ahead of every prioritized job, otherwise).
+ *
+ * It also keeps the per-user waiting index (`waiting-index.ts`) in step with BullMQ: a job
+ * is indexed when it is added or comes back (restarted, stalled) and forgotten when it is
+ * claimed or removed, so callers never write the index themselves.
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { Job, Queue, UnrecoverableError, Worker } from 'bullmq'
+import { Job, UnrecoverableError } from 'bullmq'
 import type { Redis } from 'ioredis'
-import type { Keys } from './keys.js'
+import { createBullKeys, type BullKeys } from './bull-keys.js'
+import { closeClassQueue, openClassQueue, type ClassQueue } from './class-queue.js'
 import type { RequestClass } from './classes.js'
+import { HeldJobs } from './held-jobs.js'
+import type { ClaimedJob, JobData, JobQueueEvents, JobQueueOptions } from './job-types.js'
+import { aheadOfNew, busyQueues, jobsExist, positionOf, queueHeads, waitingCounts, type Head, type QueueReadContext } from './queue-reads.js'
+import { WaitingIndex } from './waiting-index.js'
 
-/** What a waiting job carries: everything a worker needs, so dispatch reads only Redis. */
-export interface JobData {
-  request: string
-  userId: number
-  prompt: string
-  models: string[]
-  max_length: number
-  max_context_length: number
-  params: Record<string, unknown>
-  submittedAt: number
-  classKey: string
-}
+export type { Head } from './queue-reads.js'
+export type { ClaimedJob, JobData, JobQueueEvents, JobQueueOptions } from './job-types.js'
 
-export interface ClaimedJob {
-  job: Job<JobData>
-  token: string
-  queue: string
-  /** 1 for the first dispatch, +1 for each restart. */
-  attempt: number
-}
-
-export interface Head {
-  queue: string
-  request: string
-  priority: number
-}
-
-export interface JobQueueEvents {
-  /** A job came back to a queue (stalled, restarted); dispatch should look at it. */
-  returned: [queue: string, request: string]
-}
-
-export interface JobQueueOptions {
-  redis: Redis
-  keys: Keys
-  /** How long a claimed job stays locked without renewal; a dead process's jobs return after this. */
-  lockMs: number
-  /** Attempts before a job that keeps losing its worker fails for good. */
-  maxAttempts: number
-}
-
-interface ClassQueue {
-  cls: RequestClass
-  queue: Queue<JobData>
-  fetcher: Worker<JobData>
-  /** Monotonic ms of the last add or claim, for closing idle queues. */
-  usedAt: number
+/** The user of a job from its stored data, if that can be read. */
+function ownerOf(data: string | null | undefined): number | undefined {
+  if (!data) return undefined
+  try {
+    return (JSON.parse(data) as JobData).userId
+  } catch {
+    return undefined
+  }
 }
 
 /** An open class queue with nothing in it for this long is closed (its fetcher holds a Redis connection). */
@@ -70,12 +43,19 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   readonly classes = new Map<string, RequestClass>()
   private readonly queues = new Map<string, ClassQueue>()
   /** Jobs this process holds, for lock renewal. */
-  private readonly held = new Map<string, ClaimedJob>()
+  private readonly held = new HeldJobs()
+  /** The per-user index of waiting requests; read it here, it is written only by this class. */
+  readonly waiting: WaitingIndex
+  private readonly bull: BullKeys
+  private readonly reads: QueueReadContext
   private renewTimer: NodeJS.Timeout | undefined
   private closed = false
 
   constructor(private readonly options: JobQueueOptions) {
     super()
+    this.bull = createBullKeys(options.keys.bullPrefix)
+    this.reads = { redis: options.redis, bull: this.bull }
+    this.waiting = new WaitingIndex(options.redis, options.keys)
   }
 
   private get redis(): Redis {
@@ -83,7 +63,8 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   }
 
   start(): void {
-    this.renewTimer = setInterval(() => void this.renewLocks(), Math.max(50, Math.floor(this.options.lockMs / 3)))
+    const renew = () => void this.held.renew((queue) => this.queues.get(queue)?.fetcher, this.options.lockMs)
+    this.renewTimer = setInterval(renew, Math.max(50, Math.floor(this.options.lockMs / 3)))
     this.renewTimer.unref()
   }
 
@@ -112,16 +93,8 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   }
 
   /** For each queue: does it hold any job, waiting or active? */
-  private async busy(queueNames: readonly string[]): Promise<boolean[]> {
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    for (const name of queueNames) {
-      pipeline.llen(`${prefix}:${name}:wait`)
-      pipeline.zcard(`${prefix}:${name}:prioritized`)
-      pipeline.llen(`${prefix}:${name}:active`)
-    }
-    const results = (await pipeline.exec()) ?? []
-    return queueNames.map((_, i) => [0, 1, 2].some((k) => Number(results[3 * i + k]?.[1] ?? 0) > 0))
+  private busy(queueNames: readonly string[]): Promise<boolean[]> {
+    return busyQueues(this.reads, queueNames)
   }
 
   /**
@@ -132,7 +105,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     const idle = [...this.queues.values()].filter((entry) => now - entry.usedAt > IDLE_CLOSE_MS)
     if (idle.length === 0) return 0
     const busy = await this.busy(idle.map((entry) => entry.cls.queue))
-    const held = new Set([...this.held.values()].map((claimed) => claimed.queue))
+    const held = this.held.queues()
     let closed = 0
     for (const [i, entry] of idle.entries()) {
       if (busy[i] || held.has(entry.cls.queue) || this.queues.get(entry.cls.queue) !== entry) continue
@@ -141,8 +114,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
       this.classes.delete(entry.cls.queue)
       await this.redis.hdel(this.options.keys.classes, entry.cls.queue).catch(() => {})
       closed++
-      await entry.fetcher.close(true).catch(() => {})
-      await entry.queue.close().catch(() => {})
+      await closeClassQueue(entry)
     }
     return closed
   }
@@ -182,60 +154,45 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   private open(cls: RequestClass): ClassQueue {
     const existing = this.queues.get(cls.queue)
     if (existing) return existing
-    const prefix = this.options.keys.bullPrefix
-    const queue = new Queue<JobData>(cls.queue, { connection: this.redis, prefix })
-    const fetcher = new Worker<JobData>(cls.queue, null, {
-      connection: this.redis,
-      prefix,
-      autorun: false,
-      lockDuration: this.options.lockMs,
-      stalledInterval: this.options.lockMs,
-      maxStalledCount: this.options.maxAttempts,
-    })
-    fetcher.on('error', () => { /* connection errors surface through /health */ })
-    fetcher.on('stalled', (jobId) => void this.restoreStalled(cls.queue, jobId))
-    void fetcher.startStalledCheckTimer().catch(() => {})
-    const entry = { cls, queue, fetcher, usedAt: performance.now() }
+    const entry = openClassQueue(cls, this.bull.prefix, this.options, (jobId) => void this.restoreStalled(cls.queue, jobId))
     this.queues.set(cls.queue, entry)
     this.classes.set(cls.queue, cls)
     return entry
   }
 
+  /**
+   * Queues a job at `priority` and indexes it under its user, both sent at once on the
+   * shared connection (one round trip). A job already queued under this request id is left
+   * as it is (BullMQ ignores the add), and the index write is idempotent.
+   */
   async add(cls: RequestClass, data: JobData, priority: number): Promise<void> {
     const entry = this.open(cls)
     entry.usedAt = performance.now()
-    const { queue } = entry
-    await queue.add('generate', data, {
-      jobId: data.request,
-      priority,
-      attempts: this.options.maxAttempts,
-      removeOnComplete: true,
-      removeOnFail: true,
-    })
+    await Promise.all([
+      entry.queue.add('generate', data, {
+        jobId: data.request,
+        priority,
+        attempts: this.options.maxAttempts,
+        removeOnComplete: true,
+        removeOnFail: true,
+      }),
+      this.waiting.add(data.userId, { queue: cls.queue, request: data.request, submittedAt: data.submittedAt }),
+    ])
   }
 
   /**
-   * Adds a job and tells how many jobs are ahead of it, in one round trip instead of two.
-   * The count is written before BullMQ's add script on the same connection (the queues
-   * share `redis`), and Redis runs one connection's commands in order: it sees the queues
-   * as the new job finds them, whatever happens next.
+   * A new submission: adds the job, records `priority` as its user's bucket (the one the
+   * reprioritizer compares against), and tells how many jobs are ahead of it, in one round
+   * trip. The count is written before BullMQ's add script on the same connection (the
+   * queues share `redis`), and Redis runs one connection's commands in order: it sees the
+   * queues as the new job finds them, whatever happens next.
    */
   async addWithPosition(cls: RequestClass, data: JobData, priority: number): Promise<number> {
     this.open(cls)
-    const ahead = this.aheadOfNew(cls.queue, priority)
-    const [position] = await Promise.all([ahead, this.add(cls, data, priority)])
+    const others = [...this.classes.keys()].filter((q) => q !== cls.queue)
+    const ahead = aheadOfNew(this.reads, cls.queue, others, priority)
+    const [position] = await Promise.all([ahead, this.add(cls, data, priority), this.waiting.setBucket(data.userId, priority)])
     return position
-  }
-
-  /** Jobs a job added now at `priority` would have ahead of it (FIFO within a priority). */
-  private aheadOfNew(queueName: string, priority: number): Promise<number> {
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    pipeline.zcount(`${prefix}:${queueName}:prioritized`, '0', String((priority + 1) * 0x100000000 - 1))
-    const others = [...this.classes.keys()].filter((q) => q !== queueName)
-    for (const name of [queueName, ...others]) pipeline.llen(`${prefix}:${name}:wait`)
-    for (const name of others) pipeline.zcount(`${prefix}:${name}:prioritized`, '0', String(priority * 0x100000000 - 1))
-    return pipeline.exec().then((results) => (results ?? []).reduce((sum, [, n]) => sum + Number(n ?? 0), 0))
   }
 
   /** Pops the head of a class's queue for a volunteer of ours, or undefined when empty. */
@@ -247,53 +204,62 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     const job = (await entry.fetcher.getNextJob(token, { block: false })) as Job<JobData> | undefined
     if (!job) return undefined
     const claimed: ClaimedJob = { job, token, queue: queueName, attempt: Math.max(job.attemptsStarted, 1) }
-    this.held.set(job.id!, claimed)
+    this.held.hold(claimed)
+    // Not awaited, so delivery does not wait on it; it still reaches Redis before anything
+    // this process sends later (one connection), such as the index write of a restart.
+    void this.waiting.remove(job.data.userId, queueName, job.id!).catch(() => { /* a stale entry is harmless */ })
     return claimed
-  }
-
-  /**
-   * Stops renewing this claim's lock. Only this claim's: when a lock was lost (Redis away, or
-   * this process stalled, for longer than the lock) the stalled check may have handed the
-   * same job to a newer claim, and the stale claim ending must not stop the live one's
-   * renewals (its lock would expire and a third worker would get the job).
-   */
-  private release(claimed: ClaimedJob): void {
-    if (this.held.get(claimed.job.id!) === claimed) this.held.delete(claimed.job.id!)
   }
 
   /** The job finished (settled or cancelled): remove it from the queue for good. */
   async complete(claimed: ClaimedJob): Promise<void> {
-    this.release(claimed)
+    this.held.release(claimed)
     await claimed.job.moveToCompleted('ok', claimed.token, false)
   }
 
   /** The worker lost the job: back to its queue at its priority, for another worker. */
   async restart(claimed: ClaimedJob, reason: string): Promise<boolean> {
-    this.release(claimed)
+    this.held.release(claimed)
     if (claimed.job.attemptsMade + 1 >= this.options.maxAttempts) {
       await claimed.job.moveToFailed(new UnrecoverableError(reason), claimed.token, false)
       return false
     }
     await claimed.job.moveToFailed(new Error(reason), claimed.token, false)
+    // Sent before dispatch hears of the job (same connection), awaited after.
+    const indexed = this.reindex(claimed.queue, claimed.job.id!, claimed.job.data)
     this.emit('returned', claimed.queue, claimed.job.id!)
+    await indexed
     return true
   }
 
   /** Ends a held job without another attempt. */
   async fail(claimed: ClaimedJob, reason: string): Promise<void> {
-    this.release(claimed)
+    this.held.release(claimed)
     await claimed.job.moveToFailed(new UnrecoverableError(reason), claimed.token, false)
   }
 
-  /** Removes a waiting job; false when it is not waiting (running, or gone). */
-  async removeWaiting(queueName: string, request: string): Promise<boolean> {
+  /**
+   * Removes a waiting job and its index entry; false when it is not waiting (running, or
+   * gone). Pass the owner's `userId` when known; without it the job's data is read for it,
+   * in the same round trip as the removal.
+   */
+  async removeWaiting(queueName: string, request: string, userId?: number): Promise<boolean> {
     const entry = this.entry(queueName)
     if (!entry) return false
+    let removed: boolean
+    let data: string | null | undefined
     try {
-      return (await entry.queue.remove(request)) === 1
+      // The read is sent first on the same connection, so it sees the job before it goes.
+      ;[data, removed] = await Promise.all([
+        userId === undefined ? this.redis.hget(this.bull.job(queueName, request), 'data') : undefined,
+        entry.queue.remove(request).then((code) => code === 1),
+      ])
     } catch {
       return false
     }
+    const owner = userId ?? ownerOf(data)
+    if (removed && owner !== undefined) void this.waiting.remove(owner, queueName, request).catch(() => { /* a stale entry is harmless */ })
+    return removed
   }
 
   async changePriority(queueName: string, request: string, priority: number): Promise<boolean> {
@@ -311,71 +277,19 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
    * The best waiting job of each named queue, in one round trip: its priority and request
    * id (ids sort by submission time, which breaks ties across queues).
    */
-  async heads(queueNames: readonly string[]): Promise<Head[]> {
-    if (queueNames.length === 0) return []
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    for (const name of queueNames) {
-      pipeline.lrange(`${prefix}:${name}:wait`, '-1', '-1')
-      pipeline.zrange(`${prefix}:${name}:prioritized`, '0', '0', 'WITHSCORES')
-    }
-    const results = (await pipeline.exec()) ?? []
-    const heads: Head[] = []
-    queueNames.forEach((queue, i) => {
-      const plain = results[2 * i]?.[1] as string[] | undefined
-      const prioritized = results[2 * i + 1]?.[1] as string[] | undefined
-      // Jobs on the plain wait list (priority 0) are popped before any prioritized job.
-      if (plain && plain.length) heads.push({ queue, request: plain[0], priority: 0 })
-      else if (prioritized && prioritized.length) heads.push({ queue, request: prioritized[0], priority: Math.floor(Number(prioritized[1]) / 0x100000000) })
-    })
-    return heads
+  heads(queueNames: readonly string[]): Promise<Head[]> {
+    return queueHeads(this.reads, queueNames)
   }
 
   /** Waiting jobs per queue (plain + prioritized). */
-  async counts(queueNames: readonly string[]): Promise<Map<string, number>> {
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    for (const name of queueNames) {
-      pipeline.llen(`${prefix}:${name}:wait`)
-      pipeline.zcard(`${prefix}:${name}:prioritized`)
-    }
-    const results = (await pipeline.exec()) ?? []
-    const counts = new Map<string, number>()
-    queueNames.forEach((name, i) => counts.set(name, Number(results[2 * i]?.[1] ?? 0) + Number(results[2 * i + 1]?.[1] ?? 0)))
-    return counts
+  counts(queueNames: readonly string[]): Promise<Map<string, number>> {
+    return waitingCounts(this.reads, queueNames)
   }
 
   /** Position of a waiting request: jobs ahead of it in its own queue plus better-priority jobs elsewhere. */
-  async position(queueName: string, request: string, priority: number): Promise<number | null> {
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    pipeline.zrank(`${prefix}:${queueName}:prioritized`, request)
+  position(queueName: string, request: string, priority: number): Promise<number | null> {
     const others = [...this.classes.keys()].filter((q) => q !== queueName)
-    for (const name of [queueName, ...others]) pipeline.llen(`${prefix}:${name}:wait`)
-    for (const name of others) pipeline.zcount(`${prefix}:${name}:prioritized`, '0', String(priority * 0x100000000 - 1))
-    const results = (await pipeline.exec()) ?? []
-    const rank = results[0]?.[1]
-    if (rank === null || rank === undefined) return null
-    let ahead = Number(rank)
-    for (let i = 1; i < results.length; i++) ahead += Number(results[i]?.[1] ?? 0)
-    return ahead
-  }
-
-  private async renewLocks(): Promise<void> {
-    if (this.held.size === 0) return
-    const byQueue = new Map<string, ClaimedJob[]>()
-    for (const claimed of this.held.values()) {
-      const list = byQueue.get(claimed.queue) ?? []
-      list.push(claimed)
-      byQueue.set(claimed.queue, list)
-    }
-    await Promise.all([...byQueue].map(async ([queue, jobs]) => {
-      const entry = this.queues.get(queue)
-      if (!entry) return
-      try {
-        await entry.fetcher.extendJobLocks(jobs.map((c) => c.job.id!), jobs.map((c) => c.token), this.options.lockMs)
-      } catch { /* Redis away: the jobs may stall and come back; settlement stays exactly-once */ }
-    }))
+    return positionOf(this.reads, queueName, request, others, priority)
   }
 
   /** A stalled job sits on the plain wait list now: give it back its priority. */
@@ -385,21 +299,22 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     try {
       const job = await Job.fromId<JobData>(entry.queue, jobId)
       if (job && job.priority > 0) await entry.queue.getBackend().changePriority(jobId, job.priority)
-      if (job) await this.redis.zadd(this.options.keys.waiting(job.data.userId), job.data.submittedAt, `${queueName}|${jobId}`)
+      if (job) await this.reindex(queueName, jobId, job.data)
     } catch { /* it may already be taken again */ }
     this.emit('returned', queueName, jobId)
   }
 
-  /** Which of these requests have a job in Redis (waiting, running or about to be removed). */
-  async exists(items: ReadonlyArray<{ queue: string; request: string }>): Promise<boolean[]> {
-    if (items.length === 0) return []
-    const prefix = this.options.keys.bullPrefix
-    const pipeline = this.redis.pipeline()
-    for (const { queue, request } of items) pipeline.exists(`${prefix}:${queue}:${request}`)
-    const results = (await pipeline.exec()) ?? []
-    return results.map(([error, n]) => !error && Number(n) > 0)
+  /** Indexes a job that is waiting again under its user. */
+  private reindex(queueName: string, request: string, data: JobData): Promise<unknown> {
+    return this.waiting.add(data.userId, { queue: queueName, request, submittedAt: data.submittedAt })
   }
 
+  /** Which of these requests have a job in Redis (waiting, running or about to be removed). */
+  exists(items: ReadonlyArray<{ queue: string; request: string }>): Promise<boolean[]> {
+    return jobsExist(this.reads, items)
+  }
+
+  /** True while a worker of this process holds the request's job. */
   isHeld(request: string): boolean {
     return this.held.has(request)
   }
@@ -407,9 +322,6 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   async close(): Promise<void> {
     this.closed = true
     clearInterval(this.renewTimer)
-    await Promise.all([...this.queues.values()].map(async ({ queue, fetcher }) => {
-      await fetcher.close(true).catch(() => {})
-      await queue.close().catch(() => {})
-    }))
+    await Promise.all([...this.queues.values()].map(closeClassQueue))
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Every Redis key and channel the broker writes, built in one place. BullMQ builds its
- * own keys under `<prefix>:<queue>:...`; ours live beside them under the same prefix.
+ * own keys under `<prefix>:<queue>:...` (their names, where we read them, come from
+ * BullMQ's `QueueKeys` in `bull-keys.ts`); ours live beside them under the same prefix.
  */
 import { createHash } from 'node:crypto'
 
@@ -15,9 +16,9 @@ export interface Keys {
   readonly workers: string
   /** Set (with a TTL) while a broker process is alive. */
   process(id: string): string
-  /** Sorted set of a user's waiting requests (member `queue|request`, score = submit time). */
+  /** Sorted set of a user's waiting requests (member `queue|request`, score = submit time); used only by `waiting-index.ts`. */
   waiting(userId: number): string
-  /** The priority bucket a user's waiting requests sit at. */
+  /** The priority bucket a user's waiting requests sit at; used only by `waiting-index.ts`. */
   bucket(userId: number): string
 }
 

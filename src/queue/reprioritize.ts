@@ -6,30 +6,44 @@
  * pass per user at a time, always with the latest balance, and nothing moves while the
  * bucket stays the same.
  *
+ * The ledger's change event carries the new balance, so a change that stays inside the
+ * bucket (every payment, every uptime credit, mostly) is answered here without touching
+ * storage or Redis; a pass reads the balance again, since it may run after later changes.
+ *
  * With the optional ageing bonus, each request's priority also counts the time it waited,
  * and a sweep every 10 s moves the requests whose bonus grew.
  */
 import type { Redis } from 'ioredis'
 import { ageingBonusMilli, priorityForBalance } from '../economy/priority.js'
+import { Coalescer } from '../util/coalescer.js'
 import type { JobQueue } from './job-queue.js'
 import type { Keys } from './keys.js'
 
+/** A value now, or later: the storage layer may answer either way. */
+export type Awaitable<T> = T | Promise<T>
+
 export interface ReprioritizerOptions {
-  redis: Redis
-  keys: Keys
+  /** The queue whose jobs move; its waiting index says which jobs are a user's. */
   jobQueue: JobQueue
   /** Current balance of a user, milli-kudos. */
-  balanceOf(userId: number): number
+  balanceOf(userId: number): Awaitable<number>
   /** Users with waiting requests (for the ageing sweep). */
-  usersWaiting(): number[]
+  usersWaiting(): Awaitable<number[]>
   ageingBonusPer10s: number
   log(error: unknown): void
   now?: () => number
+  /** @deprecated Not read: the index is reached through `jobQueue`. */
+  redis?: Redis
+  /** @deprecated Not read: the index is reached through `jobQueue`. */
+  keys?: Keys
 }
 
 export interface Reprioritizer {
-  /** A user's balance changed. */
-  balanceChanged(userId: number): void
+  /**
+   * A user's balance changed to `balance` (milli-kudos, from the ledger's change event).
+   * Without `balance` it is read with `balanceOf`; when that is asynchronous, a pass runs.
+   */
+  balanceChanged(userId: number, balance?: number): void
   /** Resolves when no pass is running or pending (for tests and benchmarks). */
   idle(): Promise<void>
   /** One ageing pass over every user with waiting requests. */
@@ -37,11 +51,15 @@ export interface Reprioritizer {
   close(): void
 }
 
+function isPromise<T>(value: Awaitable<T>): value is Promise<T> {
+  return typeof (value as Promise<T>)?.then === 'function'
+}
+
 export function createReprioritizer(options: ReprioritizerOptions): Reprioritizer {
-  const { redis, keys, jobQueue } = options
+  const { jobQueue } = options
+  const index = jobQueue.waiting
   const now = options.now ?? Date.now
-  const pending = new Set<number>()
-  const running = new Map<number, Promise<void>>()
+  const passes = new Coalescer<number>({ onError: options.log })
   /**
    * The bucket this process last put each user's requests in. Most balance changes (every
    * payment, every uptime credit) stay inside a bucket: those are answered here, without a
@@ -59,25 +77,23 @@ export function createReprioritizer(options: ReprioritizerOptions): Reprioritize
   }
 
   async function pass(userId: number, force: boolean): Promise<void> {
-    const balance = options.balanceOf(userId)
+    // Read when the pass runs, not when it was asked for: a coalesced burst ends at the last balance.
+    const balance = await options.balanceOf(userId)
     const base = priorityForBalance(balance)
-    const [members, previous] = await Promise.all([
-      redis.zrange(keys.waiting(userId), '0', '-1', 'WITHSCORES'),
-      redis.get(keys.bucket(userId)),
-    ])
-    if (members.length === 0) {
+    const { entries, bucket } = await index.ofUser(userId)
+    if (entries.length === 0) {
       applied.set(userId, base)
       return
     }
-    if (!ageing && !force && previous === String(base)) {
+    if (!ageing && !force && bucket === base) {
       applied.set(userId, base)
       return
     }
-    const moves: Array<Promise<boolean>> = [redis.set(keys.bucket(userId), String(base)).then(() => true)]
+    const moves: Array<Promise<unknown>> = [index.setBucket(userId, base)]
     const at = now()
-    for (let i = 0; i < members.length; i += 2) {
-      const [queue, request] = members[i].split('|')
-      const priority = ageing ? priorityForBalance(balance + ageingBonusMilli(at - Number(members[i + 1]), options.ageingBonusPer10s)) : base
+    // Issued in submission order on one connection, so they land in that order and FIFO survives.
+    for (const { queue, request, submittedAt } of entries) {
+      const priority = ageing ? priorityForBalance(balance + ageingBonusMilli(at - submittedAt, options.ageingBonusPer10s)) : base
       moves.push(jobQueue.changePriority(queue, request, priority))
     }
     await Promise.all(moves)
@@ -85,37 +101,27 @@ export function createReprioritizer(options: ReprioritizerOptions): Reprioritize
   }
 
   function run(userId: number, force = false): Promise<void> {
-    const current = running.get(userId)
-    if (current) {
-      pending.add(userId)
-      return current
-    }
-    const work = (async () => {
-      try {
-        await pass(userId, force)
-        while (pending.delete(userId)) await pass(userId, force)
-      } catch (error) {
-        options.log(error)
-      } finally {
-        running.delete(userId)
-      }
-    })()
-    running.set(userId, work)
-    return work
+    return passes.run(userId, () => pass(userId, force))
   }
 
   async function ageAll(): Promise<void> {
-    await Promise.all(options.usersWaiting().map((userId) => run(userId, true)))
+    const users = await options.usersWaiting()
+    await Promise.all(users.map((userId) => run(userId, true)))
+  }
+
+  /** True when nothing can have to move: no pass pending and the bucket is the one applied. */
+  function unchanged(userId: number, balance: number): boolean {
+    return !ageing && !passes.isRunning(userId) && applied.get(userId) === priorityForBalance(balance)
   }
 
   return {
-    balanceChanged(userId) {
-      if (!ageing && !running.has(userId) && applied.get(userId) === priorityForBalance(options.balanceOf(userId))) return
+    balanceChanged(userId, balance) {
+      const known = balance ?? options.balanceOf(userId)
+      // A balance still to be read goes straight to a pass, so `idle()` covers it from now on.
+      if (!isPromise(known) && unchanged(userId, known)) return
       void run(userId)
     },
-    async idle() {
-      while (running.size > 0) await Promise.all([...running.values()])
-    },
+    idle: () => passes.idle(),
     ageAll,
     close() {
       clearInterval(ageTimer)

@@ -1,0 +1,41 @@
+/**
+ * One request class's BullMQ pair: the `Queue` jobs are added to, and a `Worker` with no
+ * processor that the broker drives by hand (non-blocking `getNextJob` when it has a free
+ * volunteer for the class). The fetcher also runs BullMQ's stalled check, so every process
+ * that has a class open helps bring back the jobs of a process that died.
+ */
+import { Queue, Worker } from 'bullmq'
+import type { RequestClass } from './classes.js'
+import type { JobData, JobQueueOptions } from './job-types.js'
+
+/** An open class: its queue, its fetcher, and when it was last used. */
+export interface ClassQueue {
+  cls: RequestClass
+  queue: Queue<JobData>
+  fetcher: Worker<JobData>
+  /** Monotonic ms of the last add or claim, for closing idle queues. */
+  usedAt: number
+}
+
+/** Opens a class's queue and fetcher under BullMQ's `prefix`; `onStalled` hears of each job the stalled check returns. */
+export function openClassQueue(cls: RequestClass, prefix: string, options: JobQueueOptions, onStalled: (jobId: string) => void): ClassQueue {
+  const queue = new Queue<JobData>(cls.queue, { connection: options.redis, prefix })
+  const fetcher = new Worker<JobData>(cls.queue, null, {
+    connection: options.redis,
+    prefix,
+    autorun: false,
+    lockDuration: options.lockMs,
+    stalledInterval: options.lockMs,
+    maxStalledCount: options.maxAttempts,
+  })
+  fetcher.on('error', () => { /* connection errors surface through /health */ })
+  fetcher.on('stalled', onStalled)
+  void fetcher.startStalledCheckTimer().catch(() => {})
+  return { cls, queue, fetcher, usedAt: performance.now() }
+}
+
+/** Closes a class's fetcher (its blocking connection) and queue, ignoring errors of a connection gone. */
+export async function closeClassQueue({ queue, fetcher }: ClassQueue): Promise<void> {
+  await fetcher.close(true).catch(() => {})
+  await queue.close().catch(() => {})
+}
