@@ -74,7 +74,7 @@ export function createCore(deps: CoreDeps): Core {
   const throughput = new Throughput()
 
   const reprioritizer = createReprioritizer({
-    redis: deps.redis, keys: deps.keys, jobQueue, ageingBonusPer10s: config.kudos.ageingBonusPer10s, log: warn, now: wallNow,
+    jobQueue, ageingBonusPer10s: config.kudos.ageingBonusPer10s, log: warn, now: wallNow,
     balanceOf: async (userId) => (await store.ledger.account(userId))?.balance ?? 0,
     usersWaiting: () => store.requests.usersWaiting(),
   })

@@ -13,6 +13,8 @@ import { PRIORITY_PREFERRED } from '../economy/priority.js'
 import { canServe, type RequestClass } from '../queue/classes.js'
 import type { ClaimedJob, JobQueue } from '../queue/job-queue.js'
 import type { Keys } from '../queue/keys.js'
+import type { WaitingEntry } from '../queue/waiting-index.js'
+import { Coalescer } from '../util/coalescer.js'
 import type { WorkerState } from './worker-link.js'
 
 export interface DispatcherDeps {
@@ -52,10 +54,9 @@ export type { OnlineWorker }
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { jobQueue, redis, keys, registry } = deps
   const workers = deps.workers
-  const busyQueues = new Set<string>()
-  const againQueues = new Set<string>()
-  const pumping = new Set<WorkerState>()
-  const pumpAgain = new Set<WorkerState>()
+  // One pass at a time per queue and per worker; a request during a pass runs it once more after.
+  const serving = new Coalescer<string>({ onError: deps.log })
+  const pumping = new Coalescer<WorkerState>({ onError: deps.log })
   let closed = false
   let avgJobMs = 10_000
   if (deps.subscriber) {
@@ -92,13 +93,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     return undefined
   }
 
-  async function serveQueue(queue: string): Promise<void> {
-    if (busyQueues.has(queue)) {
-      againQueues.add(queue)
-      return
-    }
-    busyQueues.add(queue)
-    try {
+  /** Claims jobs of `queue` for free workers of ours until one of the two runs out. */
+  function serveQueue(queue: string): Promise<void> {
+    return serving.run(queue, async () => {
       const cls = jobQueue.classes.get(queue)
       while (cls && !closed) {
         const worker = pickFree(cls)
@@ -113,12 +110,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         if (!claimed) break
         await deliver(worker, claimed)
       }
-    } catch (error) {
-      deps.log(error)
-    } finally {
-      busyQueues.delete(queue)
-      if (againQueues.delete(queue)) void serveQueue(queue)
-    }
+    })
   }
 
   async function deliver(worker: WorkerState, claimed: ClaimedJob): Promise<void> {
@@ -134,23 +126,19 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   /** The owner's, then the priority users' waiting requests this worker can serve, oldest first within each group. */
   async function preferredCandidate(worker: WorkerState): Promise<{ queue: string; request: string } | undefined> {
-    const preferred = worker.info!.preferred
-    const pipeline = redis.pipeline()
-    for (const userId of preferred) pipeline.zrange(keys.waiting(userId), '0', '49', 'WITHSCORES')
-    const results = (await pipeline.exec()) ?? []
-    const others: Array<{ queue: string; request: string; score: number }> = []
-    for (let i = 0; i < preferred.length; i++) {
-      const flat = (results[i]?.[1] as string[] | undefined) ?? []
-      for (let j = 0; j < flat.length; j += 2) {
-        const [queue, request] = flat[j].split('|')
-        const cls = jobQueue.classes.get(queue)
-        if (!cls || !canServe(worker.info!, cls)) continue
+    const info = worker.info!
+    const lists = await jobQueue.waiting.ofUsers(info.preferred)
+    const others: WaitingEntry[] = []
+    for (const [i, entries] of lists.entries()) {
+      for (const entry of entries) {
+        const cls = jobQueue.classes.get(entry.queue)
+        if (!cls || !canServe(info, cls)) continue
         // The owner's own requests come first, in their order.
-        if (i === 0) return { queue, request }
-        others.push({ queue, request, score: Number(flat[j + 1]) })
+        if (i === 0) return entry
+        others.push(entry)
       }
     }
-    others.sort((a, b) => a.score - b.score || (a.request < b.request ? -1 : 1))
+    others.sort((a, b) => a.submittedAt - b.submittedAt || (a.request < b.request ? -1 : 1))
     return others[0]
   }
 
@@ -174,13 +162,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     return jobQueue.claim(best.queue)
   }
 
-  async function pumpWorker(worker: WorkerState): Promise<void> {
-    if (pumping.has(worker)) {
-      pumpAgain.add(worker)
-      return
-    }
-    pumping.add(worker)
-    try {
+  /** Fills a worker's free slots: its preferred users first, then the best head it can serve. */
+  function pumpWorker(worker: WorkerState): Promise<void> {
+    return pumping.run(worker, async () => {
       let misses = 0
       while (!closed && worker.free > 0 && workers.has(worker) && misses < 3) {
         worker.reserved++
@@ -197,12 +181,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         }
         await deliver(worker, claimed)
       }
-    } catch (error) {
-      deps.log(error)
-    } finally {
-      pumping.delete(worker)
-      if (pumpAgain.delete(worker)) void pumpWorker(worker)
-    }
+    })
   }
 
   async function sweep(): Promise<void> {

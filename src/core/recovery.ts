@@ -10,6 +10,7 @@ import type { Fanout } from '../cluster/ports.js'
 import { priorityForBalance } from '../economy/priority.js'
 import type { JobQueue } from '../queue/job-queue.js'
 import type { LedgerStore, RequestStore } from '../store/ports.js'
+import { Coalescer } from '../util/coalescer.js'
 import { failedEvent } from './events.js'
 import { classOfRecord } from './generations.js'
 
@@ -74,11 +75,9 @@ export function createRecovery(deps: RecoveryDeps): Recovery {
     return requeued
   }
 
-  let reconciling: Promise<number> | undefined
-  function reconcile(): Promise<number> {
-    reconciling ??= reconcileOnce().finally(() => { reconciling = undefined })
-    return reconciling
-  }
+  // A call during a pass shares that pass and its count.
+  const reconciling = new Coalescer<'reconcile'>({ onError: warn })
+  const reconcile = () => reconciling.join('reconcile', reconcileOnce)
   const reconcileTimer = setInterval(() => void reconcile().catch(warn), deps.reconcileSeconds * 1000)
   reconcileTimer.unref()
 

@@ -13,11 +13,9 @@
  * With the optional ageing bonus, each request's priority also counts the time it waited,
  * and a sweep every 10 s moves the requests whose bonus grew.
  */
-import type { Redis } from 'ioredis'
 import { ageingBonusMilli, priorityForBalance } from '../economy/priority.js'
 import { Coalescer } from '../util/coalescer.js'
 import type { JobQueue } from './job-queue.js'
-import type { Keys } from './keys.js'
 
 /** A value now, or later: the storage layer may answer either way. */
 export type Awaitable<T> = T | Promise<T>
@@ -32,10 +30,6 @@ export interface ReprioritizerOptions {
   ageingBonusPer10s: number
   log(error: unknown): void
   now?: () => number
-  /** @deprecated Not read: the index is reached through `jobQueue`. */
-  redis?: Redis
-  /** @deprecated Not read: the index is reached through `jobQueue`. */
-  keys?: Keys
 }
 
 export interface Reprioritizer {
