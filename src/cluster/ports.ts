@@ -29,6 +29,12 @@ export interface PositionedEvent extends RequestEvent {
 export type EventListener = (event: PositionedEvent) => void
 
 export interface Subscription {
+  /**
+   * False when some events after `since` had already left the history (trimmed, or the
+   * stream forgotten): the watcher has a gap it cannot fill and should say so to its client.
+   * True when nothing was missed, and always true without `since`.
+   */
+  readonly recovered: boolean
   /** Stops delivery; idempotent. */
   close(): void
 }
