@@ -145,6 +145,25 @@ export function fanoutContract(t: Test, factory: FanoutFactory): void {
     subOther.close()
   })
 
+  t.test('a live listener that publishes does not reorder the others', async (t) => {
+    const fanout = await factory.make(t)
+    const request = randomUUID()
+    const first: number[] = []
+    const subFirst = await fanout.subscribe(request, (event) => {
+      first.push(event.position)
+      if (event.position < 5) void fanout.publish(request, chunk(`echo${event.position}`))
+    })
+    const second = recorder()
+    const subSecond = await fanout.subscribe(request, second.listener)
+    await fanout.publish(request, chunk('start'))
+    await waitFor('5 events each', () => first.length === 5 && second.got.length === 5)
+    await sleep(20)
+    t.same(first, range(1, 5))
+    t.same(second.positions(), range(1, 5), 'the second listener still sees 1 before 2')
+    subFirst.close()
+    subSecond.close()
+  })
+
   t.test('history is bounded, and a resume past the bound says it missed events', async (t) => {
     const fanout = await factory.make(t, { historySize: 5 })
     const request = randomUUID()
