@@ -13,6 +13,8 @@ import { createMemoryFanout } from '../src/cluster/memory-fanout.js'
 import { createMemoryControlBus } from '../src/cluster/memory-control-bus.js'
 import { createMemoryRegistry, createMemoryRegistrySpace } from '../src/cluster/memory-registry.js'
 import { createRedisRegistry, type RedisRegistryOptions } from '../src/cluster/redis-registry.js'
+import { createRedisFanout } from '../src/cluster/redis-fanout.js'
+import { createRedisControlBus } from '../src/cluster/redis-control-bus.js'
 import type { ControlBus, Fanout, OnlineWorker, PositionedEvent, RequestEvent, WorkerRegistry } from '../src/cluster/ports.js'
 import { eventually, sleep, startTestRedis } from './helpers/harness.js'
 
@@ -488,6 +490,36 @@ t.test('redis', async (t) => {
       return registry
     }
   }
+
+  /** One key prefix per test: instances made for the same test share it, like processes of one cluster. */
+  const prefixes = new WeakMap<Test, string>()
+  const prefixFor = (t: Test) => {
+    let prefix = prefixes.get(t)
+    if (!prefix) prefixes.set(t, (prefix = `test-${randomUUID()}`))
+    return prefix
+  }
+
+  t.test('fan-out', async (t) => {
+    fanoutContract(t, {
+      shared: true,
+      async make(t, options = {}) {
+        const fanout = createRedisFanout({ url: server.url, keys: createClusterKeys(prefixFor(t)), log: (e) => t.fail(String(e)), ...options })
+        t.teardown(() => fanout.close())
+        return fanout
+      },
+    })
+  })
+
+  t.test('control bus', async (t) => {
+    controlBusContract(t, {
+      shared: true,
+      async make(t, options = {}) {
+        const bus = await createRedisControlBus({ url: server.url, keys: createClusterKeys(prefixFor(t)), log: (e) => t.fail(String(e)), ...options })
+        t.teardown(() => bus.close())
+        return bus
+      },
+    })
+  })
 
   t.test('registry', async (t) => {
     registryContract(t, async (t) => {
