@@ -516,6 +516,49 @@ t.test('redis', async (t) => {
     })
   })
 
+  t.test('fan-out: events lost while the feed reconnects are read back from the stream', async (t) => {
+    const keys = createClusterKeys(prefixFor(t))
+    const errors: unknown[] = []
+    const fanout = createRedisFanout({ url: server.url, keys, log: (e) => errors.push(e) })
+    t.teardown(() => fanout.close())
+    const publisher = createRedisFanout({ url: server.url, keys, log: (e) => t.fail(String(e)) })
+    t.teardown(() => publisher.close())
+    const probe = connect(t, 'probe')
+    const request = randomUUID()
+    const a = recorder()
+    const sub = await fanout.subscribe(request, a.listener)
+    await publisher.publish(request, chunk('1'))
+    await waitFor('first', () => a.got.length === 1)
+    // Drops every subscriber connection; ioredis reconnects and subscribes again by itself.
+    await probe.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    await publisher.publish(request, chunk('2'))
+    await publisher.publish(request, chunk('3'))
+    await eventually(async () => {
+      await publisher.publish(request, chunk('more'))
+      return a.got.length >= 4
+    }, 5000, 'the feed to come back')
+    const last = await publisher.publish(request, chunk('end', true))
+    await waitFor('the end', () => a.positions().at(-1) === last)
+    t.same(a.positions(), range(1, last), 'nothing lost, nothing twice, in order')
+    sub.close()
+  })
+
+  t.test('fan-out: one feed connection per instance, and channels left when nobody watches', async (t) => {
+    const keys = createClusterKeys(prefixFor(t))
+    const fanout = createRedisFanout({ url: server.url, keys, log: (e) => t.fail(String(e)) })
+    t.teardown(() => fanout.close())
+    const probe = connect(t, 'probe')
+    const requests = range(1, 10).map(() => randomUUID())
+    const subs = await Promise.all(requests.map((r) => fanout.subscribe(r, () => {})))
+    const feeds = String(await probe.client('LIST')).split('\n').filter((line) => / name=fanout-feed /.test(line))
+    t.equal(feeds.length, 1, 'ten requests, one subscriber connection')
+    const counts = async () => (await probe.pubsub('NUMSUB', ...requests.map((r) => keys.events(r)))) as Array<string | number>
+    t.same((await counts()).filter((_, i) => i % 2 === 1).map(Number), Array(10).fill(1))
+    for (const sub of subs) sub.close()
+    await eventually(async () => (await counts()).filter((_, i) => i % 2 === 1).every((n) => Number(n) === 0), 5000, 'unsubscribed')
+    t.pass('every channel unsubscribed')
+  })
+
   t.test('control bus', async (t) => {
     controlBusContract(t, {
       shared: true,
