@@ -540,6 +540,8 @@ t.test('redis', async (t) => {
     const last = await publisher.publish(request, chunk('end', true))
     await waitFor('the end', () => a.positions().at(-1) === last)
     t.same(a.positions(), range(1, last), 'nothing lost, nothing twice, in order')
+    await sleep(50)
+    t.same(errors.map(String), [], 'the re-read after the reconnect went through')
     sub.close()
   })
 

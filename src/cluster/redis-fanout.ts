@@ -102,11 +102,21 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
     if (!channel || !event) return
     for (const subscriber of channel.subscribers) offer(channel, subscriber, event)
   })
-  // ioredis subscribes again by itself after a reconnect; what was published meanwhile is in the streams.
+  // ioredis subscribes again by itself after a reconnect, but only after announcing 'ready';
+  // a PING queued now is answered after those SUBSCRIBEs, and from then on nothing new is
+  // missed, so what was published while we were away is read from the streams.
   let connectedOnce = false
   feed.on('ready', () => {
-    if (connectedOnce) for (const channel of channels.values()) for (const s of channel.subscribers) if (!s.parked) void resync(channel, s)
-    connectedOnce = true
+    if (!connectedOnce) {
+      connectedOnce = true
+      return
+    }
+    setImmediate(() => {
+      if (closed) return
+      feed.ping().then(() => {
+        for (const channel of channels.values()) for (const subscriber of channel.subscribers) if (!subscriber.parked) void resync(channel, subscriber)
+      }, log)
+    })
   })
 
   function call(subscriber: Subscriber, event: PositionedEvent): void {
@@ -138,6 +148,8 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
 
   /** Reads the stream after what the subscriber has, delivers it, then what was parked meanwhile. */
   async function resync(channel: Channel, subscriber: Subscriber): Promise<void> {
+    // Set before the first await: live events that come during the read wait behind it.
+    subscriber.parked ??= []
     try {
       const { events } = await read(channel.request, subscriber.last)
       for (const event of events) call(subscriber, event)
