@@ -291,6 +291,7 @@ export function controlBusContract(t: Test, factory: ControlBusFactory): void {
     bus.on('cancel', (m) => void cancels2.push(m.request))
     bus.on('key_revoked', (m) => void revoked.push(m.keyId))
     await bus.publish({ type: 'cancel', request: 'r1' })
+    t.same(cancels, ['r1'], 'this process\'s handlers have run when publish resolves')
     await bus.publish({ type: 'key_revoked', keyId: 7 })
     await bus.publish({ type: 'balance_changed', userId: 1, balance: 5 })
     await bus.publish({ type: 'cancel', request: 'r2' })

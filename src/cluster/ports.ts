@@ -69,6 +69,10 @@ export type ControlType = ControlMessage['type']
 export type ControlHandler<T extends ControlType> = (message: Extract<ControlMessage, { type: T }>) => void
 
 export interface ControlBus {
+  /**
+   * Sends to every process. This process's handlers have run by the time it resolves (a
+   * cancel for a job held here takes effect at once); other processes hear it shortly after.
+   */
   publish(message: ControlMessage): Promise<void>
   /** Returns the function that removes the handler. */
   on<T extends ControlType>(type: T, handler: ControlHandler<T>): () => void
