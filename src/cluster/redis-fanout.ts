@@ -34,19 +34,18 @@ export interface RedisFanoutOptions {
 /** A stream nobody finished is dropped after this long without events, unless told otherwise. */
 export const DEFAULT_IDLE_MS = 3_600_000
 
-/**
- * Appends an event to a request's stream and publishes it with its position.
- * KEYS[1]  the request's stream
- * KEYS[2]  the request's position counter
- * ARGV[1]  the request's pub/sub channel
- * ARGV[2]  history size (exact MAXLEN)
- * ARGV[3]  event type
- * ARGV[4]  '1' if final, else '0'
- * ARGV[5]  frame
- * ARGV[6]  expiry in ms for both keys: the forget delay for a final event, else the idle delay
- * Returns  the event's position
- */
+/** The one write of a publish: stream, counter, expiry and live feed in a single atomic step. */
 const PUBLISH = defineScript(`
+-- Appends an event to a request's stream and publishes it with its position.
+-- KEYS[1]  the request's stream
+-- KEYS[2]  the request's position counter
+-- ARGV[1]  the request's pub/sub channel
+-- ARGV[2]  history size (exact MAXLEN)
+-- ARGV[3]  event type
+-- ARGV[4]  '1' if final, else '0'
+-- ARGV[5]  frame
+-- ARGV[6]  expiry in ms for both keys: the forget delay after a final event, else the idle delay
+-- Returns  the event's position
 local position = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], position .. '-0', 't', ARGV[3], 'f', ARGV[4], 'd', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
@@ -166,8 +165,12 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
     const name = keys.events(request)
     let channel = channels.get(name)
     if (!channel) {
-      channel = { request, subscribers: new Set(), ready: feed.subscribe(name) }
-      channels.set(name, channel)
+      const created: Channel = { request, subscribers: new Set(), ready: feed.subscribe(name) }
+      // A failed SUBSCRIBE is not cached: its subscribers get the error, the next one tries again.
+      created.ready.catch(() => {
+        if (channels.get(name) === created) channels.delete(name)
+      })
+      channels.set(name, (channel = created))
     }
     return channel
   }

@@ -29,14 +29,13 @@ export interface RedisRegistryOptions {
   cacheMs?: number
 }
 
-/**
- * Removes a worker's entry if it still belongs to the given session.
- * KEYS[1]  the workers hash
- * ARGV[1]  worker name
- * ARGV[2]  session
- * Returns  1 when the entry was removed; 0 when absent, unreadable, or another session's.
- */
+/** Compare-and-delete of one entry: a late leave of an old session keeps the new one. */
 const LEAVE = defineScript(`
+-- Removes a worker's entry if it still belongs to the given session.
+-- KEYS[1]  the workers hash
+-- ARGV[1]  worker name
+-- ARGV[2]  session
+-- Returns  1 when the entry was removed; 0 when absent, unreadable, or another session's.
 local json = redis.call('HGET', KEYS[1], ARGV[1])
 if not json then return 0 end
 local ok, entry = pcall(cjson.decode, json)
@@ -47,23 +46,22 @@ end
 return 0
 `)
 
-/**
- * Removes entries left by dead processes, each only if it is still the entry that was read
- * (same session) and its process's liveness key is still absent.
- * KEYS[1]      the workers hash
- * KEYS[1+i]    the liveness key of entry i's process (i = 1..n)
- * ARGV[i]      entry i's worker name
- * ARGV[n+i]    entry i's session
- * Returns      how many entries were removed
- */
+/** Clean-up after dead processes, safe against a name having moved to a live one meanwhile. */
 const DROP_DEAD = defineScript(`
+-- Removes entries left by dead processes: each only if the name is still held by that
+-- process (not taken since by a live one) and the process's liveness key is still absent.
+-- KEYS[1]    the workers hash
+-- KEYS[1+i]  the liveness key of entry i's process (i = 1..n)
+-- ARGV[i]    entry i's worker name
+-- ARGV[n+i]  entry i's process id
+-- Returns    how many entries were removed
 local n = #ARGV / 2
 local removed = 0
 for i = 1, n do
   local json = redis.call('HGET', KEYS[1], ARGV[i])
   if json and redis.call('EXISTS', KEYS[1 + i]) == 0 then
     local ok, entry = pcall(cjson.decode, json)
-    if ok and type(entry) == 'table' and entry.session == ARGV[n + i] then
+    if ok and type(entry) == 'table' and entry.process == ARGV[n + i] then
       redis.call('HDEL', KEYS[1], ARGV[i])
       removed = removed + 1
     end
@@ -115,7 +113,7 @@ export function createRedisRegistry(options: RedisRegistryOptions): WorkerRegist
     const dead = all.filter((w) => !live.has(w.process))
     if (dead.length) {
       const deadKeys = dead.map((w) => keys.process(w.process))
-      await runScript(redis, DROP_DEAD, [keys.workers, ...deadKeys], [...dead.map((w) => w.name), ...dead.map((w) => w.session)]).catch(log)
+      await runScript(redis, DROP_DEAD, [keys.workers, ...deadKeys], [...dead.map((w) => w.name), ...dead.map((w) => w.process)]).catch(log)
     }
     const workers = all.filter((w) => live.has(w.process))
     if (generation === started) cache = { at: Date.now(), workers }
