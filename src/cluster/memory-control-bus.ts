@@ -14,8 +14,11 @@ type AnyHandler = (message: ControlMessage) => void
 
 /** Handlers by message type; shared with the Redis bus, which delivers through it. */
 export interface HandlerTable {
+  /** Adds a handler; returns the function that removes it (idempotent). */
   on<T extends ControlType>(type: T, handler: ControlHandler<T>): () => void
+  /** Runs every handler of the message's type; one that throws is logged and skipped. */
   deliver(message: ControlMessage): void
+  /** Removes every handler. */
   clear(): void
 }
 

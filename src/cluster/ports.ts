@@ -23,6 +23,7 @@ export interface RequestEvent {
 }
 
 export interface PositionedEvent extends RequestEvent {
+  /** Its place in the request's stream. */
   position: Position
 }
 
@@ -81,11 +82,17 @@ export interface ControlBus {
 
 /** A connected worker as every process sees it. */
 export interface OnlineWorker {
+  /** Unique across the horde: a second connection under the same name replaces the first. */
   name: string
+  /** The username of the account that runs it. */
   owner: string
+  /** Models it serves. */
   models: string[]
+  /** Jobs it runs at once. */
   threads: number
+  /** Most tokens it generates for one job. */
   maxLength: number
+  /** Longest prompt context it accepts, in tokens. */
   maxContextLength: number
   /** The broker process holding its socket. */
   process: string

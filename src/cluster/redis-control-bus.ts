@@ -16,7 +16,9 @@ import { createHandlerTable } from './memory-control-bus.js'
 import type { ControlBus, ControlMessage } from './ports.js'
 
 export interface RedisControlBusOptions {
+  /** The Redis to connect to; the bus opens (and closes) its own two connections. */
   url: string
+  /** Where the control channel lives. */
   keys: ClusterKeys
   /** Where a handler's exception or an unreadable message goes. */
   log(error: unknown): void

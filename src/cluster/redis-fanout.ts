@@ -19,7 +19,9 @@ import { DEFAULT_FORGET_MS, DEFAULT_HISTORY_SIZE } from './memory-fanout.js'
 import type { EventListener, Fanout, PositionedEvent, Position, RequestEvent, Subscription } from './ports.js'
 
 export interface RedisFanoutOptions {
+  /** The Redis to connect to; the fan-out opens (and closes) its own two connections. */
   url: string
+  /** Where the streams and channels live. */
   keys: ClusterKeys
   /** Where a listener's exception or a lost Redis call goes. */
   log(error: unknown): void

@@ -17,7 +17,9 @@ import type { OnlineWorker, WorkerRegistry } from './ports.js'
 export interface RedisRegistryOptions {
   /** A command connection; the caller owns it (the registry does not close it). */
   redis: Redis
+  /** Where the workers hash and the liveness keys live. */
   keys: ClusterKeys
+  /** Where a failed background call (a liveness refresh, a clean-up) goes. */
   log(error: unknown): void
   /** This process's id; a random UUID when omitted. */
   processId?: string
