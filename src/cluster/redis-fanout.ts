@@ -157,9 +157,11 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
     } catch (error) {
       log(error)
     } finally {
+      // Handed over as they are, without a second re-read: if the stream no longer has what
+      // lies between (trimmed, or Redis lost it), asking again would loop, not fill the gap.
       const parked = subscriber.parked ?? []
       subscriber.parked = null
-      for (const event of parked) offer(channel, subscriber, event)
+      for (const event of parked) call(subscriber, event)
     }
   }
 
