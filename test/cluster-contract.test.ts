@@ -15,6 +15,7 @@ import { createMemoryRegistry, createMemoryRegistrySpace } from '../src/cluster/
 import { createRedisRegistry, type RedisRegistryOptions } from '../src/cluster/redis-registry.js'
 import { createRedisFanout } from '../src/cluster/redis-fanout.js'
 import { createRedisControlBus } from '../src/cluster/redis-control-bus.js'
+import { createRedisFeed } from '../src/cluster/redis-feed.js'
 import type { ControlBus, Fanout, OnlineWorker, PositionedEvent, RequestEvent, WorkerRegistry } from '../src/cluster/ports.js'
 import { eventually, sleep, startTestRedis } from './helpers/harness.js'
 
@@ -560,6 +561,36 @@ t.test('redis', async (t) => {
     for (const sub of subs) sub.close()
     await eventually(async () => (await counts()).filter((_, i) => i % 2 === 1).every((n) => Number(n) === 0), 5000, 'unsubscribed')
     t.pass('every channel unsubscribed')
+  })
+
+  t.test('fan-out and control bus of one process share one subscriber connection', async (t) => {
+    const keys = createClusterKeys(prefixFor(t))
+    const feedName = `feed-${randomUUID().slice(0, 8)}`
+    const log = (e: unknown) => t.fail(String(e))
+    const feed = createRedisFeed({ url: server.url, log, name: feedName })
+    t.teardown(() => feed.close())
+    const fanout = createRedisFanout({ url: server.url, keys, log, feed })
+    t.teardown(() => fanout.close())
+    const bus = await createRedisControlBus({ url: server.url, keys, log, feed })
+    t.teardown(() => bus.close())
+    const other = await createRedisControlBus({ url: server.url, keys, log })
+    t.teardown(() => other.close())
+    const request = randomUUID()
+    const a = recorder()
+    const sub = await fanout.subscribe(request, a.listener, 0)
+    const cancels: string[] = []
+    bus.on('cancel', (m) => void cancels.push(m.request))
+    await fanout.publish(request, chunk('1'))
+    await other.publish({ type: 'cancel', request })
+    await waitFor('both feeds', () => a.got.length === 1 && cancels.length === 1)
+    const probe = connect(t, 'probe')
+    const lines = String(await probe.client('LIST')).split('\n').filter((line) => line.includes(` name=${feedName} `))
+    t.equal(lines.length, 1, 'one subscriber connection for both')
+    sub.close()
+    await fanout.close()
+    await other.publish({ type: 'cancel', request: 'after' })
+    await waitFor('the bus still hears', () => cancels.length === 2)
+    t.same(cancels, [request, 'after'], 'closing the fan-out leaves the shared feed to the bus')
   })
 
   t.test('control bus', async (t) => {

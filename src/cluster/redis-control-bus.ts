@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis'
 import { createRedis } from '../redis/connect.js'
 import type { ClusterKeys } from './keys.js'
 import { createHandlerTable } from './memory-control-bus.js'
+import { createRedisFeed, type RedisFeed } from './redis-feed.js'
 import type { ControlBus, ControlMessage } from './ports.js'
 
 export interface RedisControlBusOptions {
@@ -22,6 +23,8 @@ export interface RedisControlBusOptions {
   keys: ClusterKeys
   /** Where a handler's exception or an unreadable message goes. */
   log(error: unknown): void
+  /** The process's shared subscriber connection (the caller closes it); a private one when omitted. */
+  feed?: RedisFeed
 }
 
 /** What travels on the channel: the message and who sent it. */
@@ -36,11 +39,13 @@ export async function createRedisControlBus(options: RedisControlBusOptions): Pr
   const id = randomUUID()
   const table = createHandlerTable(log)
   const redis: Redis = createRedis(options.url, 'control')
-  const feed: Redis = createRedis(options.url, 'control-feed')
+  const ownFeed = options.feed ? undefined : createRedisFeed({ url: options.url, log, name: 'control-feed' })
+  const feed = options.feed ?? ownFeed!
   let closed = false
+  let stop = () => {}
 
-  feed.on('message', (channel: string, text: string) => {
-    if (channel !== keys.control || closed) return
+  function heard(text: string): void {
+    if (closed) return
     let envelope: Envelope
     try {
       envelope = JSON.parse(text) as Envelope
@@ -49,16 +54,18 @@ export async function createRedisControlBus(options: RedisControlBusOptions): Pr
       return
     }
     if (envelope.from !== id) table.deliver(envelope.message)
-  })
+  }
 
   async function shut(): Promise<void> {
     closed = true
+    stop()
     table.clear()
-    await Promise.all([redis, feed].map((connection) => connection.quit().catch(() => connection.disconnect())))
+    await redis.quit().catch(() => redis.disconnect())
+    await ownFeed?.close()
   }
 
   try {
-    await feed.subscribe(keys.control)
+    stop = await feed.listen(keys.control, heard)
   } catch (error) {
     await shut()
     throw error

@@ -5,7 +5,8 @@
  *
  * A subscriber subscribes to the request's channel first and only then reads the stream:
  * anything published in between arrives both ways, and the position check drops the copy.
- * Every process has one subscriber connection, shared by all the requests it watches.
+ * Every process has one subscriber connection (a `RedisFeed`), shared by all the requests it
+ * watches and, when handed the same feed, by the control bus.
  *
  * Pub/sub is at-most-once (a reconnect loses what was said meanwhile). A live event that
  * skips positions therefore makes the subscriber read the missing ones from the stream
@@ -15,6 +16,7 @@ import type { Redis } from 'ioredis'
 import { createRedis } from '../redis/connect.js'
 import type { ClusterKeys } from './keys.js'
 import { defineScript, runScript } from './lua.js'
+import { createRedisFeed, type RedisFeed } from './redis-feed.js'
 import { DEFAULT_FORGET_MS, DEFAULT_HISTORY_SIZE } from './memory-fanout.js'
 import type { EventListener, Fanout, PositionedEvent, Position, RequestEvent, Subscription } from './ports.js'
 
@@ -25,6 +27,8 @@ export interface RedisFanoutOptions {
   keys: ClusterKeys
   /** Where a listener's exception or a lost Redis call goes. */
   log(error: unknown): void
+  /** The process's shared subscriber connection (the caller closes it); a private one when omitted. */
+  feed?: RedisFeed
   /** Events kept per request. Default 10,000. */
   historySize?: number
   /** How long a stream is kept after its final event, in ms. Default 60,000. */
@@ -67,8 +71,8 @@ interface Subscriber {
 interface Channel {
   request: string
   subscribers: Set<Subscriber>
-  /** Settles when Redis has acknowledged the SUBSCRIBE. */
-  ready: Promise<unknown>
+  /** Settles when Redis has acknowledged the SUBSCRIBE, with the function that leaves the channel. */
+  ready: Promise<() => void>
 }
 
 type StreamEntry = [id: string, fields: string[]]
@@ -93,32 +97,21 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
   const forgetMs = options.forgetMs ?? DEFAULT_FORGET_MS
   const idleMs = options.idleMs ?? DEFAULT_IDLE_MS
   const redis: Redis = createRedis(options.url, 'fanout')
-  const feed: Redis = createRedis(options.url, 'fanout-feed')
+  const ownFeed = options.feed ? undefined : createRedisFeed({ url: options.url, log, name: 'fanout-feed' })
+  const feed = options.feed ?? ownFeed!
   const channels = new Map<string, Channel>()
   let closed = false
 
-  feed.on('message', (name: string, message: string) => {
-    const channel = channels.get(name)
-    const event = channel && fromMessage(message)
-    if (!channel || !event) return
+  // After a reconnect, what was published while the feed was down is read from the streams.
+  const stopResync = feed.onResubscribed(() => {
+    for (const channel of channels.values()) for (const subscriber of channel.subscribers) if (!subscriber.parked) void resync(channel, subscriber)
+  })
+
+  function heard(channel: Channel, message: string): void {
+    const event = fromMessage(message)
+    if (!event) return log(new Error(`unreadable fan-out message on ${keys.events(channel.request)}`))
     for (const subscriber of channel.subscribers) offer(channel, subscriber, event)
-  })
-  // ioredis subscribes again by itself after a reconnect, but only after announcing 'ready';
-  // a PING queued now is answered after those SUBSCRIBEs, and from then on nothing new is
-  // missed, so what was published while we were away is read from the streams.
-  let connectedOnce = false
-  feed.on('ready', () => {
-    if (!connectedOnce) {
-      connectedOnce = true
-      return
-    }
-    setImmediate(() => {
-      if (closed) return
-      feed.ping().then(() => {
-        for (const channel of channels.values()) for (const subscriber of channel.subscribers) if (!subscriber.parked) void resync(channel, subscriber)
-      }, log)
-    })
-  })
+  }
 
   function call(subscriber: Subscriber, event: PositionedEvent): void {
     if (subscriber.closed || event.position <= subscriber.last) return
@@ -169,7 +162,8 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
     const name = keys.events(request)
     let channel = channels.get(name)
     if (!channel) {
-      const created: Channel = { request, subscribers: new Set(), ready: feed.subscribe(name) }
+      const created = { request, subscribers: new Set() } as Channel
+      created.ready = feed.listen(name, (message) => heard(created, message))
       // A failed SUBSCRIBE is not cached: its subscribers get the error, the next one tries again.
       created.ready.catch(() => {
         if (channels.get(name) === created) channels.delete(name)
@@ -186,8 +180,7 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
     const name = keys.events(channel.request)
     if (channel.subscribers.size === 0 && channels.get(name) === channel) {
       channels.delete(name)
-      // A later SUBSCRIBE to the same channel is queued after this one on the same connection.
-      if (!closed) void feed.unsubscribe(name).catch(log)
+      channel.ready.then((stop) => stop(), () => {})
     }
   }
 
@@ -233,10 +226,12 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
     },
 
     async close() {
+      if (closed) return
       closed = true
-      for (const channel of channels.values()) for (const subscriber of channel.subscribers) subscriber.closed = true
-      channels.clear()
-      await Promise.all([redis, feed].map((connection) => connection.quit().catch(() => connection.disconnect())))
+      stopResync()
+      for (const channel of [...channels.values()]) for (const subscriber of [...channel.subscribers]) leave(channel, subscriber)
+      await redis.quit().catch(() => redis.disconnect())
+      await ownFeed?.close()
     },
   }
 }
