@@ -65,6 +65,8 @@ interface Subscriber {
   last: Position
   /** Live events held while the stream is being read; null when live. */
   parked: PositionedEvent[] | null
+  /** The feed reconnected while a read was under way: read once more when it is done. */
+  reread: boolean
   closed: boolean
 }
 
@@ -104,7 +106,12 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
 
   // After a reconnect, what was published while the feed was down is read from the streams.
   const stopResync = feed.onResubscribed(() => {
-    for (const channel of channels.values()) for (const subscriber of channel.subscribers) if (!subscriber.parked) void resync(channel, subscriber)
+    for (const channel of channels.values()) {
+      for (const subscriber of channel.subscribers) {
+        if (subscriber.parked) subscriber.reread = true
+        else void resync(channel, subscriber)
+      }
+    }
   })
 
   function heard(channel: Channel, message: string): void {
@@ -155,7 +162,15 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
       const parked = subscriber.parked ?? []
       subscriber.parked = null
       for (const event of parked) call(subscriber, event)
+      rereadIfAsked(channel, subscriber)
     }
+  }
+
+  function rereadIfAsked(channel: Channel, subscriber: Subscriber): void {
+    // A read under way (parked is set) will call this again when it ends: one read at a time.
+    if (!subscriber.reread || subscriber.closed || subscriber.parked) return
+    subscriber.reread = false
+    void resync(channel, subscriber)
   }
 
   function channelFor(request: string): Channel {
@@ -193,7 +208,7 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
 
     async subscribe(request, listener, since) {
       const channel = channelFor(request)
-      const subscriber: Subscriber = { listener, last: since ?? 0, parked: [], closed: false }
+      const subscriber: Subscriber = { listener, last: since ?? 0, parked: [], reread: false, closed: false }
       // Joined before the SUBSCRIBE is acknowledged: nothing said after it can be missed.
       channel.subscribers.add(subscriber)
       let recovered = true
@@ -214,6 +229,7 @@ export function createRedisFanout(options: RedisFanoutOptions): Fanout {
       const parked = subscriber.parked ?? []
       subscriber.parked = null
       for (const event of parked) offer(channel, subscriber, event)
+      rereadIfAsked(channel, subscriber)
       return { recovered, close: () => leave(channel, subscriber) }
     },
 
