@@ -26,12 +26,19 @@ export interface RequestEvent {
 }
 
 export interface PositionedEvent extends RequestEvent {
+  /** Its place in the request's stream. */
   position: Position
 }
 
 export type EventListener = (event: PositionedEvent) => void
 
 export interface Subscription {
+  /**
+   * False when some events after `since` had already left the history (trimmed, or the
+   * stream forgotten): the watcher has a gap it cannot fill and should say so to its client.
+   * True when nothing was missed, and always true without `since`.
+   */
+  readonly recovered: boolean
   /** Stops delivery; idempotent. */
   close(): void
 }
@@ -66,6 +73,10 @@ export type ControlType = ControlMessage['type']
 export type ControlHandler<T extends ControlType> = (message: Extract<ControlMessage, { type: T }>) => void
 
 export interface ControlBus {
+  /**
+   * Sends to every process. This process's handlers have run by the time it resolves (a
+   * cancel for a job held here takes effect at once); other processes hear it shortly after.
+   */
   publish(message: ControlMessage): Promise<void>
   /** Returns the function that removes the handler. */
   on<T extends ControlType>(type: T, handler: ControlHandler<T>): () => void
@@ -74,11 +85,17 @@ export interface ControlBus {
 
 /** A connected worker as every process sees it. */
 export interface OnlineWorker {
+  /** Unique across the horde: a second connection under the same name replaces the first. */
   name: string
+  /** The username of the account that runs it. */
   owner: string
+  /** Models it serves. */
   models: string[]
+  /** Jobs it runs at once. */
   threads: number
+  /** Most tokens it generates for one job. */
   maxLength: number
+  /** Longest prompt context it accepts, in tokens. */
   maxContextLength: number
   /** The broker process holding its socket. */
   process: string

@@ -1,0 +1,37 @@
+/**
+ * Every Redis key and channel the cluster ports use, built in one place, under the same
+ * prefix scheme as src/queue/keys.ts (the registry's two keys are the ones the dispatcher
+ * writes today, so both can run against one Redis while the move is under way).
+ *
+ * A request's stream and its position counter share the hash tag `{request}`: the fan-out
+ * script touches both in one call, which Redis Cluster allows only within one slot.
+ */
+
+export interface ClusterKeys {
+  /** The prefix every key below starts with. */
+  readonly prefix: string
+  /** Hash: worker name -> JSON `OnlineWorker` of connected workers (all processes). */
+  readonly workers: string
+  /** String with a TTL, present while a broker process is alive. */
+  process(id: string): string
+  /** Stream: a request's kept events, entry ids `<position>-0`. */
+  stream(request: string): string
+  /** String: the last position given out in a request's stream (outlives trimming). */
+  position(request: string): string
+  /** Pub/sub channel: a request's live events. */
+  events(request: string): string
+  /** Pub/sub channel: control messages for every process. */
+  readonly control: string
+}
+
+export function createClusterKeys(prefix: string): ClusterKeys {
+  return {
+    prefix,
+    workers: `${prefix}:workers`,
+    process: (id) => `${prefix}:process:${id}`,
+    stream: (request) => `${prefix}:fanout:{${request}}:stream`,
+    position: (request) => `${prefix}:fanout:{${request}}:position`,
+    events: (request) => `${prefix}:fanout:{${request}}:events`,
+    control: `${prefix}:control`,
+  }
+}
