@@ -16,6 +16,7 @@ import { createMetrics } from './metrics.js'
 import { createRedis, findRedis, type RedisTarget } from './redis/connect.js'
 import { loadModelRegistry } from './economy/models.js'
 import type { UptimeClock } from './economy/uptime.js'
+import { createClusterKeys } from './cluster/keys.js'
 import { createMemoryControlBus } from './cluster/memory-control-bus.js'
 import { createMemoryFanout } from './cluster/memory-fanout.js'
 import { createRedisRegistry } from './cluster/redis-registry.js'
@@ -100,9 +101,12 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   const subscriber = createRedis(redisTarget.url, 'horde-broker-sub')
   // ioredis reconnects by itself; an error event without a listener would crash the process.
   for (const client of [redis, subscriber]) client.on('error', (error) => log.warn({ err: error }, 'redis connection error'))
-  const fanout = createMemoryFanout({ forgetAfterFinalMs: 5000 })
-  const control = createMemoryControlBus()
-  const registry = createRedisRegistry({ redis, prefix: config.redisPrefix, log: (error) => log.warn({ err: error }, 'registry') })
+  const clusterLog = (error: unknown) => log.warn({ err: error }, 'cluster')
+  // A final event's stream is kept a few seconds only: a watcher that comes later reads the
+  // finished request from the store.
+  const fanout = createMemoryFanout({ forgetMs: 5000, log: clusterLog })
+  const control = createMemoryControlBus({ log: clusterLog })
+  const registry = createRedisRegistry({ redis, keys: createClusterKeys(config.redisPrefix), log: clusterLog })
   const core = createCore({
     config, store, jobQueue, keys, fanout, control, registry, models, metrics, redis, subscriber, log,
     findUser: async (username) => services.accounts.byName(username),

@@ -1,7 +1,8 @@
 /**
- * Every Redis key and channel the broker writes, built in one place. BullMQ builds its
+ * Every Redis key and channel the queue writes, built in one place. BullMQ builds its
  * own keys under `<prefix>:<queue>:...` (their names, where we read them, come from
  * BullMQ's `QueueKeys` in `bull-keys.ts`); ours live beside them under the same prefix.
+ * The cluster's keys (registry, fan-out streams, control channel) are in src/cluster/keys.ts.
  */
 import { createHash } from 'node:crypto'
 
@@ -12,10 +13,6 @@ export interface Keys {
   readonly classes: string
   /** Pub/sub channel: a queue name, published when a job was added or returned to it. */
   readonly dispatchChannel: string
-  /** Hash: worker name -> JSON capabilities of connected workers (all processes). */
-  readonly workers: string
-  /** Set (with a TTL) while a broker process is alive. */
-  process(id: string): string
   /** Sorted set of a user's waiting requests (member `queue|request`, score = submit time); used only by `waiting-index.ts`. */
   waiting(userId: number): string
   /** The priority bucket a user's waiting requests sit at; used only by `waiting-index.ts`. */
@@ -27,8 +24,6 @@ export function createKeys(prefix: string): Keys {
     bullPrefix: `${prefix}:bull`,
     classes: `${prefix}:classes`,
     dispatchChannel: `${prefix}:dispatch`,
-    workers: `${prefix}:workers`,
-    process: (id) => `${prefix}:process:${id}`,
     waiting: (userId) => `${prefix}:waiting:${userId}`,
     bucket: (userId) => `${prefix}:bucket:${userId}`,
   }
