@@ -1,12 +1,12 @@
 /** What the edges (HTTP routes, socket sessions) are handed: the broker's parts, built in broker.ts. */
 import type { Redis } from 'ioredis'
-import type Database from 'better-sqlite3'
 import type { Accounts } from './accounts/accounts.js'
 import type { Identities } from './accounts/identities.js'
 import type { Config } from './config.js'
-import type { Db } from './db/open.js'
+import type { Db, OpenedDb } from './db/open.js'
 import type { Ledger } from './ledger/ledger.js'
 import type { Transfers } from './ledger/transfers.js'
+import type { Store } from './store/ports.js'
 import type { Metrics } from './metrics.js'
 import type { Hub } from './gateway/connection.js'
 import type { Logger } from 'pino'
@@ -14,8 +14,12 @@ import type { StatusSource } from './web/status.js'
 
 export interface Services {
   readonly config: Config
+  /** Every read and write of the broker's database. */
+  readonly store: Store
+  /** @deprecated Only for pipeline.ts, uptime-payer.ts and gateway/status.ts until they use `store`; deleted then. */
   readonly db: Db
-  readonly sqlite: Database.Database
+  /** @deprecated Only for the code above; deleted with it. */
+  readonly sqlite: OpenedDb['sqlite']
   readonly redis: Redis
   readonly ledger: Ledger
   readonly accounts: Accounts

@@ -1,25 +1,23 @@
 /**
- * Group commit: writes that arrive in the same event-loop turn share one SQLite transaction,
- * so one commit (and, with synchronous=FULL, one fsync) serves them all. Each caller gets a
- * promise that settles only after the commit: nothing is acknowledged before it is on disk.
- * Each piece runs in its own savepoint, so one that throws fails alone.
+ * @deprecated Group commit now lives in the store (src/store/sqlite/commit.ts), where every
+ * write goes through it. This copy only serves src/gateway/pipeline.ts until it moves onto
+ * the store ports; it batches the old `(tx, post)` work onto the store's committer.
  */
-import type { EntryInput, Ledger } from './ledger.js'
-
-type Work<T> = Parameters<Ledger['runEach']>[0][number] extends (...args: infer A) => unknown ? (...args: A) => T : never
+import type { LegacyTransactions, LegacyWork } from '../store/sqlite/legacy.js'
 
 interface Pending {
-  work: Work<unknown>
+  work: LegacyWork<unknown>
   resolve(value: unknown): void
   reject(error: unknown): void
 }
 
+/** @deprecated See the module comment. */
 export interface GroupCommit {
-  /** Queues `work` for the next batch; resolves with its result once the batch has committed. */
-  run<T>(work: Work<T>): Promise<T>
+  run<T>(work: LegacyWork<T>): Promise<T>
 }
 
-export function createGroupCommit(ledger: Pick<Ledger, 'runEach'>, options: { maxBatch?: number } = {}): GroupCommit {
+/** @deprecated See the module comment. */
+export function createGroupCommit(ledger: Pick<LegacyTransactions, 'runEach'>, options: { maxBatch?: number } = {}): GroupCommit {
   const maxBatch = options.maxBatch ?? 500
   let pending: Pending[] = []
   let scheduled = false
@@ -33,7 +31,6 @@ export function createGroupCommit(ledger: Pick<Ledger, 'runEach'>, options: { ma
     try {
       results = ledger.runEach(batch.map((p) => p.work))
     } catch (error) {
-      // The transaction itself failed (disk full, database locked too long): nothing committed.
       for (const p of batch) p.reject(error)
       return
     }
@@ -41,7 +38,7 @@ export function createGroupCommit(ledger: Pick<Ledger, 'runEach'>, options: { ma
   }
 
   return {
-    run<T>(work: Work<T>): Promise<T> {
+    run<T>(work: LegacyWork<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         pending.push({ work, resolve: resolve as (value: unknown) => void, reject })
         if (pending.length >= maxBatch) flush()
@@ -53,5 +50,3 @@ export function createGroupCommit(ledger: Pick<Ledger, 'runEach'>, options: { ma
     },
   }
 }
-
-export type { EntryInput }

@@ -223,6 +223,8 @@ export interface Store {
   readonly events: EventEmitter<StoreEvents>
   /** Which database: for logs, docs and the audit CLI. */
   readonly kind: 'sqlite' | 'postgres'
+  /** True when the database answers a trivial query (throws or false when it does not): the health check. */
+  health(): Promise<boolean>
   close(): Promise<void>
 }
 

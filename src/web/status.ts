@@ -4,10 +4,8 @@
  * the kudos leaderboard, for the pages without a pipeline. `GET /v1/status`
  * and the `/v1/status/live` socket both serve a `StatusSnapshot`.
  */
-import { desc, eq, ne } from 'drizzle-orm'
-import { ANONYMOUS_ID, type Db } from '../db/open.js'
-import { balances, users } from '../db/schema.js'
 import { toKudos } from '../ledger/amounts.js'
+import type { Ledger } from '../ledger/ledger.js'
 
 export interface WorkerStatus {
   /** The worker's public name. */
@@ -42,19 +40,21 @@ export interface StatusSource {
 export const TOP_USERS = 10
 
 /** Reads the kudos leaderboard; a helper for every implementation of the port. */
-export function topKudos(db: Db, limit = TOP_USERS): StatusSnapshot['top'] {
-  return db.select({ username: users.username, balance: balances.balance })
-    .from(balances).innerJoin(users, eq(users.id, balances.userId))
-    .where(ne(balances.userId, ANONYMOUS_ID))
-    .orderBy(desc(balances.balance), users.id).limit(limit).all()
-    .map((row) => ({ username: row.username, kudos: toKudos(row.balance) }))
+export async function leaderboard(ledger: Pick<Ledger, 'top'>, limit = TOP_USERS): Promise<StatusSnapshot['top']> {
+  return (await ledger.top(limit)).map((row) => ({ username: row.username, kudos: toKudos(row.balance) }))
 }
 
+/**
+ * @deprecated The synchronous leaderboard on the drizzle handle, kept only for
+ * src/gateway/status.ts until it uses `leaderboard`.
+ */
+export { legacyTopKudos as topKudos } from '../store/sqlite/legacy.js'
+
 /** A source without a pipeline (tests of the pages alone): no workers, no queue, no throughput. */
-export function createLedgerStatusSource(db: Db): StatusSource {
+export function createLedgerStatusSource(ledger: Pick<Ledger, 'top'>): StatusSource {
   return {
     async snapshot() {
-      return { workers: [], waiting: {}, throughput: { jobs_per_min: 0, tokens_per_min: 0 }, top: topKudos(db) }
+      return { workers: [], waiting: {}, throughput: { jobs_per_min: 0, tokens_per_min: 0 }, top: await leaderboard(ledger) }
     },
   }
 }

@@ -33,6 +33,7 @@ export function createSqliteStore(opened: OpenedDb, options: CommitterOptions = 
   const committer = createCommitter(sqlite, createPoster(sqlite), events, options)
   const users = createUserWriter(sqlite)
   let closed = false
+  const ping = sqlite.prepare('select 1 as ok')
   return {
     kind: 'sqlite',
     requests: createSqliteRequestStore(sqlite, committer),
@@ -44,6 +45,9 @@ export function createSqliteStore(opened: OpenedDb, options: CommitterOptions = 
     audit: createSqliteAuditStore(sqlite),
     events,
     committer,
+    async health() {
+      return ping.get() !== undefined
+    },
     async close() {
       if (closed) return
       closed = true

@@ -5,7 +5,7 @@
  * transaction (WAL readers never wait for the writer).
  */
 import type Database from 'better-sqlite3'
-import { ANONYMOUS_ID } from '../../db/open.js'
+import { ANONYMOUS_ID } from '../../accounts/anonymous.js'
 import { DuplicateEntryError } from '../../ledger/ledger.js'
 import { CATEGORIES, CATEGORY_COLUMN, checkEntry, mintedBy, type BalanceChange, type Category, type EntryInput } from '../../ledger/posting-rules.js'
 import type { AccountRecord, EntryHeader, EntryView, LedgerStore } from '../ports.js'
