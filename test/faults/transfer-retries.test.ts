@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import { openAuditStore } from '../../src/store/sqlite/audit.js'
+import { createSqliteStore } from '../../src/store/sqlite/index.js'
 import { openDb } from '../../src/db/open.js'
 import { createLedger } from '../../src/ledger/ledger.js'
 import { toMilli } from '../../src/ledger/amounts.js'
@@ -25,9 +26,9 @@ t.test('a transfer retried 10 + 10 times with one key, across a kill -9: one tra
   const bob = await registerUser(broker.url, 'bob')
   // Alice's starting kudos: an award, posted through the ledger on the broker's own file
   // (WAL: a second writer process waits for the lock rather than failing).
-  const side = openDb(broker.dbFile)
-  createLedger(side.db).post({ kind: 'award', memo: 'test set-up', postings: [{ userId: alice.id, amount: toMilli(100), category: 'awarded' }] })
-  side.close()
+  const side = createSqliteStore(openDb(broker.dbFile))
+  await createLedger(side).award({ userId: alice.id, amount: toMilli(100), memo: 'test set-up' })
+  await side.close()
 
   const send = () => api(broker.url, 'POST', '/v1/kudos/transfers', {
     key: alice.key, body: { to: 'bob', amount: AMOUNT, memo: 'thanks' }, headers: { 'idempotency-key': KEY },

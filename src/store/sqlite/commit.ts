@@ -45,6 +45,8 @@ interface Pending {
 export interface CommitterOptions {
   /** Flush early once this many writes wait (bounds one transaction's length). */
   maxBatch?: number
+  /** Called after each committed batch with its number of writes (metrics; tests count commits). */
+  onCommit?: (writes: number) => void
 }
 
 export function createCommitter(sqlite: Database.Database, post: Poster, events: EventEmitter<StoreEvents>, options: CommitterOptions = {}): Committer {
@@ -85,6 +87,7 @@ export function createCommitter(sqlite: Database.Database, post: Poster, events:
   function runEach<T>(works: ReadonlyArray<Write<T>>): Array<WriteResult<T>> {
     const collected: BalanceChange[] = []
     const results = batch.immediate(works, collected) as Array<WriteResult<T>>
+    options.onCommit?.(works.length)
     publish(collected)
     return results
   }
