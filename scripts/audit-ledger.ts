@@ -6,11 +6,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import Database from 'better-sqlite3'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { DB_FILE } from '../src/db/open.js'
 import { formatKudos } from '../src/ledger/amounts.js'
 import { auditLedger, NotALedgerError, type AuditReport } from '../src/ledger/audit.js'
+import { isSqliteError, openAuditStore } from '../src/store/sqlite/audit.js'
 
 const USAGE = `Usage: npm run audit-ledger -- [--db <file>] [--json]
 
@@ -55,7 +55,7 @@ function printSummary(file: string, report: AuditReport): void {
   for (const problem of report.problems) console.log(`  - ${problem}`)
 }
 
-function main(): void {
+async function main(): Promise<void> {
   let args: { db?: string; json?: boolean; help?: boolean }
   try {
     args = parseArgs({
@@ -86,17 +86,16 @@ function main(): void {
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) fail(`no database file at ${file} (pass --db <file> or set DATA_DIR)`)
 
   let report: AuditReport
-  let sqlite: Database.Database | undefined
+  let opened: ReturnType<typeof openAuditStore> | undefined
   try {
-    sqlite = new Database(file, { readonly: true, fileMustExist: true })
-    // A broker writing at the same moment may hold the lock briefly; wait rather than fail.
-    sqlite.pragma('busy_timeout = 5000')
-    report = auditLedger(sqlite)
+    // Read-only, waiting briefly for a broker that writes at the same moment.
+    opened = openAuditStore(file)
+    report = await auditLedger(opened.audit)
   } catch (error) {
-    if (error instanceof NotALedgerError || error instanceof Database.SqliteError) fail(`cannot audit ${file}: ${(error as Error).message}`)
+    if (error instanceof NotALedgerError || isSqliteError(error)) fail(`cannot audit ${file}: ${(error as Error).message}`)
     throw error
   } finally {
-    sqlite?.close()
+    opened?.close()
   }
 
   if (args.json) console.log(JSON.stringify({ database: file, ...report }, null, 2))
@@ -104,4 +103,4 @@ function main(): void {
   process.exitCode = report.ok ? 0 : 1
 }
 
-main()
+void main()

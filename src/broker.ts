@@ -12,6 +12,7 @@ import { DB_FILE, openDb } from './db/open.js'
 import { buildApp } from './http/app.js'
 import { createLedger } from './ledger/ledger.js'
 import { createTransfers } from './ledger/transfers.js'
+import { createSqliteStore } from './store/sqlite/index.js'
 import { createMetrics } from './metrics.js'
 import { createRedis, findRedis, type RedisTarget } from './redis/connect.js'
 import { loadModelRegistry } from './economy/models.js'
@@ -78,18 +79,18 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       }),
     },
   })
-  const ledger = createLedger(opened.db)
+  const store = createSqliteStore(opened)
+  const ledger = createLedger(store)
   ledger.events.on('change', (change) => metrics.ledgerPostings.inc({ kind: change.kind }))
-  const accounts = createAccounts(opened.db)
+  const accounts = createAccounts(store)
   const services: Services = {
     config,
-    db: opened.db,
-    sqlite: opened.sqlite,
+    store,
     redis,
     ledger,
     accounts,
-    identities: createIdentities(opened.db, accounts),
-    transfers: createTransfers(opened.db, ledger, { maxKudos: config.kudos.maxTransfer }),
+    identities: createIdentities(store),
+    transfers: createTransfers(store, { maxKudos: config.kudos.maxTransfer }),
     metrics,
     log,
     hub: new Hub(config.heartbeatSeconds * 1000, config.limits.connectionsPerIp),

@@ -1,21 +1,20 @@
 /** What the edges (HTTP routes, socket sessions) are handed: the broker's parts, built in broker.ts. */
 import type { Redis } from 'ioredis'
-import type Database from 'better-sqlite3'
 import type { Accounts } from './accounts/accounts.js'
 import type { Identities } from './accounts/identities.js'
 import type { Config } from './config.js'
-import type { Db } from './db/open.js'
 import type { Ledger } from './ledger/ledger.js'
 import type { Transfers } from './ledger/transfers.js'
+import type { Store } from './store/ports.js'
 import type { Metrics } from './metrics.js'
 import type { Hub } from './gateway/connection.js'
 import type { Logger } from 'pino'
-import type { StatusSource } from './web/status.js'
+import type { StatusSource } from './protocol/status.js'
 
 export interface Services {
   readonly config: Config
-  readonly db: Db
-  readonly sqlite: Database.Database
+  /** Every read and write of the broker's database. */
+  readonly store: Store
   readonly redis: Redis
   readonly ledger: Ledger
   readonly accounts: Accounts
@@ -29,6 +28,6 @@ export interface Services {
   readonly log: Logger
   /** Brings gauges that are computed on demand (waiting requests per model) up to date before a scrape. */
   refreshMetrics?: () => Promise<void>
-  /** What the status page and `/v1/status/live` show; the job pipeline provides the real one. */
+  /** What the status page and `/v1/status/live` show; the core provides the real one. */
   readonly status: StatusSource
 }

@@ -8,8 +8,8 @@ for (const bonus of [0, 1000]) {
     let offset = 0
     const { broker, wsUrl, url } = await startBroker(t, { redis, wallClock: () => Date.now() + offset, env: bonus ? { KUDOS_AGEING_BONUS: String(bonus) } : {} })
     const [owner, debtor, rich] = await Promise.all(['owner', 'debtor', 'rich'].map((n) => registerUser(url, n)))
-    setBalance(broker, debtor.id, -500)
-    setBalance(broker, rich.id, 1000)
+    await setBalance(broker, debtor.id, -500)
+    await setBalance(broker, rich.id, 1000)
     const worker = await rawWorker(wsUrl, owner.key, { name: 'w' })
     const [sOwner, sDebtor, sRich] = await Promise.all([client(wsUrl, owner.key), client(wsUrl, debtor.key), client(wsUrl, rich.key)])
     t.teardown(() => { worker.close(); sOwner.close(); sDebtor.close(); sRich.close() })

@@ -7,10 +7,11 @@ import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
 import { createAccounts } from '../src/accounts/accounts.js'
 import { ANONYMOUS_ID, DB_FILE, openDb, type OpenedDb } from '../src/db/open.js'
-import { requests } from '../src/db/schema.js'
 import { auditLedger, NotALedgerError } from '../src/ledger/audit.js'
 import { createLedger, type Ledger } from '../src/ledger/ledger.js'
 import { createTransfers } from '../src/ledger/transfers.js'
+import { createSqliteStore, type SqliteStore } from '../src/store/sqlite/index.js'
+import { createSqliteAuditStore, openAuditStore } from '../src/store/sqlite/audit.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -18,10 +19,11 @@ interface Fixture {
   dir: string
   file: string
   opened: OpenedDb
+  store: SqliteStore
   ledger: Ledger
   ids: { alice: number; bob: number; carol: number }
   /** Records a request and, for a paid one, its settlement, as the broker does: in one transaction. */
-  settle(id: string, options: { requester: number; workerOwner: number; state: string; kudos: number | null; post?: boolean }): void
+  settle(id: string, options: { requester: number; workerOwner: number; state: string; kudos: number | null; post?: boolean }): Promise<void>
   /** Runs raw SQL against the file, as someone editing it by hand would. */
   sql(query: string, ...params: unknown[]): void
 }
@@ -31,26 +33,30 @@ interface Fixture {
  * of done and cancelled requests (one by the Anonymous account, which goes into debt),
  * and unpaid failed, expired and waiting requests.
  */
-function buildLedger(t: Test): Fixture {
+async function buildLedger(t: Test): Promise<Fixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'horde-audit-'))
   const file = path.join(dir, DB_FILE)
   const opened = openDb(file)
-  t.teardown(() => {
-    if (opened.sqlite.open) opened.close()
+  const store = createSqliteStore(opened)
+  t.teardown(async () => {
+    if (opened.sqlite.open) await store.close()
     fs.rmSync(dir, { recursive: true, force: true })
   })
-  const ledger = createLedger(opened.db)
-  const accounts = createAccounts(opened.db)
-  const transfers = createTransfers(opened.db, ledger, { maxKudos: 1e9 })
-  const alice = accounts.register('alice').user.id
-  const bob = accounts.register('bob').user.id
-  const carol = accounts.register('carol', { roles: ['moderator'] }).user.id
+  const ledger = createLedger(store)
+  const accounts = createAccounts(store)
+  const transfers = createTransfers(store, { maxKudos: 1e9 })
+  const alice = (await accounts.register('alice')).user.id
+  const bob = (await accounts.register('bob')).user.id
+  const carol = (await accounts.register('carol', { roles: ['moderator'] })).user.id
 
-  const settle: Fixture['settle'] = (id, { requester, workerOwner, state, kudos, post = kudos !== null && kudos > 0 }) => {
-    ledger.run((tx, postEntry) => {
-      tx.insert(requests).values({ id, userId: requester, state, prompt: 'Once upon a time', params: { max_length: 80 }, createdAt: Date.now(), kudos }).run()
+  // Any state, 'expired' included (which the broker no longer writes): the row is written by
+  // hand, its settlement through the store, in one transaction.
+  const insertRequest = opened.sqlite.prepare('insert into requests (id, user_id, state, prompt, params, created_at, kudos) values (?, ?, ?, ?, ?, ?, ?)')
+  const settle: Fixture['settle'] = async (id, { requester, workerOwner, state, kudos, post = kudos !== null && kudos > 0 }) => {
+    await store.committer.run((scope) => {
+      insertRequest.run(id, requester, state, 'Once upon a time', JSON.stringify({ max_length: 80 }), Date.now(), kudos)
       if (post) {
-        postEntry({
+        scope.post({
           kind: 'generation',
           ref: id,
           postings: [
@@ -62,30 +68,30 @@ function buildLedger(t: Test): Fixture {
     })
   }
 
-  transfers.award({ actorId: carol, to: 'alice', amount: 100, memo: 'welcome' })
-  transfers.transfer({ senderId: alice, to: 'bob', amount: '12.5', idempotencyKey: 'k1' })
-  transfers.transfer({ senderId: alice, to: bob, amount: 0.25, idempotencyKey: 'k2', memo: 'thanks' })
-  ledger.post({ kind: 'uptime', ref: 'worker-1:1', postings: [{ userId: bob, amount: 157_860, category: 'uptime' }] })
-  settle('req-done', { requester: alice, workerOwner: bob, state: 'done', kudos: 10_590 })
-  settle('req-cancelled', { requester: carol, workerOwner: bob, state: 'cancelled', kudos: 2_100 })
-  settle('req-anon', { requester: ANONYMOUS_ID, workerOwner: bob, state: 'done', kudos: 17_210 })
-  settle('req-failed', { requester: alice, workerOwner: bob, state: 'failed', kudos: null })
-  settle('req-expired', { requester: alice, workerOwner: bob, state: 'expired', kudos: null })
-  settle('req-waiting', { requester: bob, workerOwner: bob, state: 'waiting', kudos: null })
+  await transfers.award({ actorId: carol, to: 'alice', amount: 100, memo: 'welcome' })
+  await transfers.transfer({ senderId: alice, to: 'bob', amount: '12.5', idempotencyKey: 'k1' })
+  await transfers.transfer({ senderId: alice, to: bob, amount: 0.25, idempotencyKey: 'k2', memo: 'thanks' })
+  await ledger.post({ kind: 'uptime', ref: 'worker-1:1', postings: [{ userId: bob, amount: 157_860, category: 'uptime' }] })
+  await settle('req-done', { requester: alice, workerOwner: bob, state: 'done', kudos: 10_590 })
+  await settle('req-cancelled', { requester: carol, workerOwner: bob, state: 'cancelled', kudos: 2_100 })
+  await settle('req-anon', { requester: ANONYMOUS_ID, workerOwner: bob, state: 'done', kudos: 17_210 })
+  await settle('req-failed', { requester: alice, workerOwner: bob, state: 'failed', kudos: null })
+  await settle('req-expired', { requester: alice, workerOwner: bob, state: 'expired', kudos: null })
+  await settle('req-waiting', { requester: bob, workerOwner: bob, state: 'waiting', kudos: null })
 
   return {
-    dir, file, opened, ledger, ids: { alice, bob, carol }, settle,
+    dir, file, opened, store, ledger, ids: { alice, bob, carol }, settle,
     sql: (query, ...params) => { opened.sqlite.prepare(query).run(...params) },
   }
 }
 
 /** Audits the file through its own read-only handle, as the command does. */
-function auditFile(file: string) {
-  const sqlite = new Database(file, { readonly: true, fileMustExist: true })
+async function auditFile(file: string) {
+  const { audit, close } = openAuditStore(file)
   try {
-    return auditLedger(sqlite)
+    return await auditLedger(audit)
   } finally {
-    sqlite.close()
+    close()
   }
 }
 
@@ -100,8 +106,8 @@ function runCli(args: string[], env: Record<string, string> = {}) {
 }
 
 t.test('a clean ledger with awards, transfers, uptime and settlements audits ok', async (t) => {
-  const fixture = buildLedger(t)
-  const report = auditFile(fixture.file)
+  const fixture = await buildLedger(t)
+  const report = await auditFile(fixture.file)
   t.same(report.problems, [])
   t.equal(report.ok, true)
   t.equal(report.users, 4, 'Anonymous, alice, bob, carol')
@@ -109,20 +115,20 @@ t.test('a clean ledger with awards, transfers, uptime and settlements audits ok'
   t.equal(report.postings, 12)
   t.equal(report.minted, 100_000 + 157_860)
   t.equal(report.sumBalances, report.minted)
-  t.equal(fixture.ledger.account(ANONYMOUS_ID)?.balance, -17_210, 'the Anonymous account is in debt, and that is sound')
-  t.same(auditLedger(fixture.opened.sqlite), report, 'the broker\'s own read-write handle gives the same report')
+  t.equal((await fixture.ledger.account(ANONYMOUS_ID))?.balance, -17_210, 'the Anonymous account is in debt, and that is sound')
+  t.same(await auditLedger(fixture.store.audit), report, 'the broker\'s own read-write handle gives the same report')
 })
 
 t.test('an empty database (only the Anonymous account) audits ok', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'horde-audit-'))
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   openDb(path.join(dir, DB_FILE)).close()
-  t.same(auditFile(path.join(dir, DB_FILE)), { ok: true, users: 1, entries: 0, postings: 0, minted: 0, sumBalances: 0, problems: [] })
+  t.same(await auditFile(path.join(dir, DB_FILE)), { ok: true, users: 1, entries: 0, postings: 0, minted: 0, sumBalances: 0, problems: [] })
 })
 
 interface Corruption {
   name: string
-  corrupt(fixture: Fixture): void
+  corrupt(fixture: Fixture): unknown
   /** Every one of these must be among the problems. */
   expect: RegExp[]
   /** The exact number of problems, when the corruption should be reported once and nowhere else. */
@@ -173,9 +179,9 @@ const corruptions: Corruption[] = [
   },
   {
     name: 'generation entries for an expired, a waiting and an unknown request',
-    corrupt: (f) => {
+    corrupt: async (f) => {
       for (const ref of ['req-expired', 'req-waiting', 'req-nowhere']) {
-        f.ledger.post({ kind: 'generation', ref, postings: [{ userId: f.ids.alice, amount: -1000, category: 'spent' }, { userId: f.ids.bob, amount: 1000, category: 'generation' }] })
+        await f.ledger.post({ kind: 'generation', ref, postings: [{ userId: f.ids.alice, amount: -1000, category: 'spent' }, { userId: f.ids.bob, amount: 1000, category: 'generation' }] })
       }
     },
     expect: [
@@ -193,9 +199,9 @@ const corruptions: Corruption[] = [
   },
   {
     name: 'a duplicate settlement (in a file that lost its unique index)',
-    corrupt: (f) => {
+    corrupt: async (f) => {
       f.sql('drop index ledger_entries_kind_ref')
-      f.ledger.post({ kind: 'generation', ref: 'req-done', postings: [{ userId: f.ids.alice, amount: -10_590, category: 'spent' }, { userId: f.ids.bob, amount: 10_590, category: 'generation' }] })
+      await f.ledger.post({ kind: 'generation', ref: 'req-done', postings: [{ userId: f.ids.alice, amount: -10_590, category: 'spent' }, { userId: f.ids.bob, amount: 10_590, category: 'generation' }] })
     },
     expect: [/^request req-done is settled 2 times: generation entries \d+, \d+$/],
     count: 1,
@@ -294,10 +300,10 @@ const corruptions: Corruption[] = [
 
 for (const corruption of corruptions) {
   t.test(`detected: ${corruption.name}`, async (t) => {
-    const fixture = buildLedger(t)
-    t.equal(auditFile(fixture.file).ok, true, 'sound before')
-    corruption.corrupt(fixture)
-    const report = auditFile(fixture.file)
+    const fixture = await buildLedger(t)
+    t.equal((await auditFile(fixture.file)).ok, true, 'sound before')
+    await corruption.corrupt(fixture)
+    const report = await auditFile(fixture.file)
     t.equal(report.ok, false)
     for (const pattern of corruption.expect) {
       t.ok(report.problems.some((problem) => pattern.test(problem)), `reports ${pattern}`, { problems: report.problems })
@@ -312,14 +318,15 @@ t.test('a file that is not a horde database is refused, not audited', async (t) 
   const sqlite = new Database(path.join(dir, 'other.sqlite'))
   t.teardown(() => sqlite.close())
   sqlite.exec('create table users (id integer primary key)')
-  t.throws(() => auditLedger(sqlite), NotALedgerError)
-  t.throws(() => auditLedger(sqlite), /no table balances, ledger_entries, postings, transfers, requests/)
+  const audit = createSqliteAuditStore(sqlite)
+  await t.rejects(auditLedger(audit), NotALedgerError)
+  await t.rejects(auditLedger(audit), /no table balances, ledger_entries, postings, transfers, requests/)
 })
 
 t.test('the audit-ledger command', async (t) => {
-  const clean = buildLedger(t)
-  clean.opened.close()
-  const broken = buildLedger(t)
+  const clean = await buildLedger(t)
+  await clean.store.close()
+  const broken = await buildLedger(t)
   broken.sql('update balances set balance = balance + 1000 where user_id = ?', broken.ids.bob)
 
   await t.test('exits 0 on a sound ledger and prints a summary', async (t) => {

@@ -7,7 +7,7 @@ t.test('API keys: wrong, revoked, missing, anonymous, header forms', async (t) =
   const alice = await registerUser(url, 'alice')
 
   t.match(alice.key, /^hb_[A-Za-z0-9_-]{12}_[A-Za-z0-9_-]{32}$/, 'key has 192 secret bits')
-  const stored = broker.services.sqlite.prepare('select * from api_keys').all() as Array<Record<string, unknown>>
+  const stored = await broker.services.store.accounts.listKeys(alice.id)
   t.notOk(JSON.stringify(stored).includes(alice.key.slice(-32)), 'the secret is not stored')
 
   const viaHeader = await api(url, 'GET', '/v1/users/me', { key: alice.key })
@@ -85,7 +85,7 @@ t.test('awards need a moderator and mint kudos', async (t) => {
   const user = await registerUser(url, 'user')
   const denied = await api(url, 'POST', '/v1/kudos/awards', { key: user.key, body: { to: 'user', amount: 5, memo: 'me' } })
   t.equal(denied.status, 403)
-  broker.services.accounts.setRoles(mod.id, ['moderator'])
+  await broker.services.accounts.setRoles(mod.id, ['moderator'])
   const award = await api(url, 'POST', '/v1/kudos/awards', { key: mod.key, body: { to: 'user', amount: 5, memo: 'docs' } })
   t.equal(award.status, 201)
   const me = await api(url, 'GET', '/v1/users/me', { key: user.key })

@@ -7,15 +7,15 @@ t.test('bad commands get coded errors and move nothing', async (t) => {
   const { broker, url, wsUrl } = await startBroker(t, { redis, env: { KUDOS_MAX_TRANSFER: '1000000' } })
   const alice = await registerUser(url, 'alice')
   await registerUser(url, 'bob')
-  grant(broker, alice.id, 100)
+  await grant(broker, alice.id, 100)
   const bot = await openBot(t, wsUrl, alice.key)
 
-  const snapshot = () => ({
-    balances: broker.services.sqlite.prepare('select * from balances order by user_id').all(),
-    postings: (broker.services.sqlite.prepare('select count(*) as n from postings').get() as { n: number }).n,
-    transfers: (broker.services.sqlite.prepare('select count(*) as n from transfers').get() as { n: number }).n,
+  const snapshot = async () => ({
+    balances: await broker.services.store.audit.balances(),
+    postings: (await broker.services.store.audit.counts()).postings,
+    transfers: (await broker.services.store.audit.counts()).transfers,
   })
-  const before = snapshot()
+  const before = await snapshot()
   const ok = { type: 'transfer', to: 'bob', amount: 1, idempotencyKey: 'k' }
 
   // [name, frame, code, answered with the id?]
@@ -88,9 +88,9 @@ t.test('bad commands get coded errors and move nothing', async (t) => {
     t.match(bot.unaddressed.slice(count), [{ code: 'invalid_json' }, { code: 'bad_request' }])
   })
 
-  t.same(snapshot(), before, 'nothing written by any of them')
-  t.equal(balanceOf(broker, alice.id), 100)
-  const invariant = ledgerInvariant(broker)
+  t.same(await snapshot(), before, 'nothing written by any of them')
+  t.equal(await balanceOf(broker, alice.id), 100)
+  const invariant = await ledgerInvariant(broker)
   t.equal(invariant.sumBalances, invariant.minted)
   t.same(bot.invalid, [], 'every error frame matches the schema')
 

@@ -7,7 +7,7 @@ t.test('balance, account, ledger and find_user answer like REST', async (t) => {
   const { broker, url, wsUrl } = await startBroker(t, { redis })
   const alice = await registerUser(url, 'alice')
   const bob = await registerUser(url, 'Bob')
-  grant(broker, alice.id, 30)
+  await grant(broker, alice.id, 30)
   const bot = await openBot(t, wsUrl, alice.key)
   for (let i = 0; i < 5; i++) {
     const sent = await bot.request({ type: 'transfer', to: i % 2 ? bob.id : 'bob', amount: i + 1, idempotencyKey: `q${i}`, memo: `n${i}` })

@@ -37,13 +37,14 @@ t.test('a revocation written behind the process\'s back stops a busy session at 
   const { broker, url, wsUrl } = await startBroker(t, { redis })
   const alice = await registerUser(url, 'alice')
   await registerUser(url, 'bob')
-  grant(broker, alice.id, 10)
+  await grant(broker, alice.id, 10)
   const bot = await openBot(t, wsUrl, alice.key)
-  // As another broker process sharing the database would: a direct write, no event here.
-  broker.services.sqlite.prepare('update api_keys set revoked_at = ? where user_id = ?').run(Date.now(), alice.id)
+  // As another broker process sharing the database would: a write to the store, no event here.
+  const { store } = broker.services
+  for (const key of await store.accounts.listKeys(alice.id)) await store.accounts.revokeKey(alice.id, key.id, Date.now())
   bot.send({ type: 'transfer', id: 'late', to: 'bob', amount: 1, idempotencyKey: 'after-revoke' })
   const closed = await bot.closed
   t.equal(closed.code, 4401)
   t.equal(bot.replies.size, 0, 'the queued transfer was not run')
-  t.equal((broker.services.sqlite.prepare('select count(*) as n from transfers').get() as { n: number }).n, 0, 'nothing moved')
+  t.equal(await broker.services.store.audit.countTransfers(), 0, 'nothing moved')
 })

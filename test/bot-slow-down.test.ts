@@ -7,7 +7,7 @@ t.test('over the in-flight cap, commands are answered slow_down, never dropped',
   const { broker, url, wsUrl } = await startBroker(t, { redis, env: { BOT_MAX_IN_FLIGHT: '4', BOT_BATCH_SIZE: '2', BOT_COMMAND_BURST: '10000' } })
   const alice = await registerUser(url, 'alice')
   await registerUser(url, 'bob')
-  grant(broker, alice.id, 1000)
+  await grant(broker, alice.id, 1000)
   const bot = await openBot(t, wsUrl, alice.key)
   t.equal(bot.ready.limits.max_in_flight, 4)
 
@@ -22,7 +22,7 @@ t.test('over the in-flight cap, commands are answered slow_down, never dropped',
   t.ok(slowed.length > 0, `${slowed.length} told to slow down`)
   t.ok(moved.length >= 4, `${moved.length} accepted`)
   t.match(slowed[0], { type: 'error', code: 'slow_down', message: /in flight/ })
-  t.equal((broker.services.sqlite.prepare('select count(*) as n from transfers').get() as { n: number }).n, moved.length, 'a slowed command moved nothing')
+  t.equal(await broker.services.store.audit.countTransfers(), moved.length, 'a slowed command moved nothing')
   t.equal(bot.ws.readyState, bot.ws.OPEN, 'slow_down is not a protocol violation')
 
   // A client that keeps within the cap is never slowed down.

@@ -63,8 +63,8 @@ t.test('log in, create an API key, send kudos and watch both balances and the li
   await alice.page.screenshot({ path: path.join(SHOTS, 'login.png'), fullPage: true })
   await logIn(alice.page, url, 'GitHub')
   t.equal(await alice.page.locator('h1').textContent(), 'alice')
-  const aliceId = broker.services.accounts.byName('alice')!.id
-  grant(broker, aliceId, 100)
+  const aliceId = (await broker.services.accounts.byName('alice'))!.id
+  await grant(broker, aliceId, 100)
   await alice.page.reload()
   t.equal(await balance(alice.page), '100')
 
@@ -102,7 +102,7 @@ t.test('log in, create an API key, send kudos and watch both balances and the li
   await alice.page.locator('#live[data-state="live"]').waitFor()
   await alice.page.evaluate(() => { (window as unknown as { marker: number }).marker = 1 })
   t.match(await alice.page.locator('#top tr').first().textContent(), /alice/)
-  grant(broker, broker.services.accounts.byName('Bob_Builder')!.id, 1000)
+  await grant(broker, (await broker.services.accounts.byName('Bob_Builder'))!.id, 1000)
   await alice.page.waitForFunction(() => document.querySelector('#top tr')?.textContent?.includes('Bob_Builder'), undefined, { timeout: 5000 })
   t.equal(await alice.page.evaluate(() => (window as unknown as { marker?: number }).marker), 1, 'the page was not reloaded')
   t.match(await alice.page.locator('#top tr').first().textContent(), /1,030/)
@@ -201,7 +201,7 @@ t.test('the playground end to end through the broker\'s /v1/client', async (t) =
   await page.locator('#state[data-state="done"]').waitFor({ timeout: 20_000 })
   const full = (await page.locator('#output').textContent()) ?? ''
   t.ok(partial.length < full.length, `the text appeared piece by piece (${partial.length} then ${full.length} characters)`)
-  const request = broker.services.sqlite.prepare("select text, tokens from requests where state = 'done' order by created_at desc limit 1").get() as { text: string; tokens: number }
+  const request = (await broker.services.store.requests.latest({ state: 'done' }))!
   t.equal(full, request.text, 'the page shows exactly the text the broker settled')
   t.equal(request.tokens, 40)
   await page.screenshot({ path: path.join(SHOTS, 'playground-streamed.png'), fullPage: true })

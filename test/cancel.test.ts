@@ -6,7 +6,7 @@ t.test('cancel while queued: over the socket and over REST; nothing is charged',
   const redis = await startTestRedis(t)
   const { broker, wsUrl, url } = await startBroker(t, { redis })
   const requester = await registerUser(url, 'requester')
-  grant(broker, requester.id, 10)
+  await grant(broker, requester.id, 10)
   const user = await client(wsUrl, requester.key)
   t.teardown(() => user.close())
   const id = await submit(user, { models: ['nobody/yet'] })
@@ -33,7 +33,7 @@ t.test('cancel while queued: over the socket and over REST; nothing is charged',
   t.teardown(() => worker.close())
   await new Promise((r) => setTimeout(r, 200))
   t.equal(worker.frames.filter((f) => f.type === 'job').length, 0)
-  t.equal(balanceOf(broker, requester.id), 10)
+  t.equal(await balanceOf(broker, requester.id), 10)
 })
 
 t.test('cancel while running: the worker is told to stop, the requester pays for what was delivered', async (t) => {
@@ -55,13 +55,13 @@ t.test('cancel while running: the worker is told to stop, the requester pays for
   const cancelled = await user.next('cancelled')
   t.equal(cancelled.tokens, 2, 'pays for 8 characters = 2 tokens')
   t.ok(cancelled.kudos > 0)
-  t.equal(balanceOf(broker, owner.id), cancelled.kudos)
+  t.equal(await balanceOf(broker, owner.id), cancelled.kudos)
   worker.send({ type: 'chunk', job: job.job, seq: 1, text: 'late' })
   t.equal((await worker.next('error')).code, 'not_your_job', 'chunks after the cancel are refused')
   const status = await api(url, 'GET', `/v1/generate/${id}`, { key: requester.key })
   t.equal(status.body.state, 'cancelled')
   t.equal(status.body.text, 'abcdefgh')
-  const inv = ledgerInvariant(broker)
+  const inv = await ledgerInvariant(broker)
   t.equal(inv.sumBalances, inv.minted)
 })
 

@@ -22,7 +22,7 @@ t.test('horde transfer and horde balance against a real broker', async (t) => {
   const { broker, url } = await startBroker(t, { redis })
   const alice = await registerUser(url, 'alice')
   const bob = await registerUser(url, 'bob')
-  grant(broker, alice.id, 100)
+  await grant(broker, alice.id, 100)
   const env = { HORDE_URL: url, HORDE_API_KEY: alice.key }
 
   await t.test('a transfer prints one line and moves the amount', async (t) => {
@@ -30,15 +30,15 @@ t.test('horde transfer and horde balance against a real broker', async (t) => {
     t.equal(await runTransfer(['bob', '2.5', '--memo', 'for the review'], env, io), 0)
     t.match(io.stdout, [/^Sent 2\.5 kudos to bob \(transfer \d+\)\.$/])
     t.same(io.stderr, [])
-    t.equal(balanceOf(broker, bob.id), 2.5)
-    const memo = broker.services.sqlite.prepare('select memo from transfers order by id desc limit 1').get() as { memo: string }
+    t.equal(await balanceOf(broker, bob.id), 2.5)
+    const memo = (await broker.services.store.transfers.latest())!
     t.equal(memo.memo, 'for the review')
   })
 
   await t.test('a recipient by id, flags over the environment', async (t) => {
     const io = capture()
     t.equal(await runTransfer([`#${bob.id}`, '1', '--url', url, '--key', alice.key], { HORDE_URL: 'http://127.0.0.1:1', HORDE_API_KEY: 'wrong' }, io), 0)
-    t.equal(balanceOf(broker, bob.id), 3.5)
+    t.equal(await balanceOf(broker, bob.id), 3.5)
   })
 
   await t.test('the same --idempotency-key twice sends once', async (t) => {
@@ -47,7 +47,7 @@ t.test('horde transfer and horde balance against a real broker', async (t) => {
     t.equal(await runTransfer(['bob', '4', '--idempotency-key', 'cli-once'], env, first), 0)
     t.equal(await runTransfer(['bob', '4', '--idempotency-key', 'cli-once'], env, second), 0)
     t.match(second.stdout, [/^Already sent 4 kudos to bob \(transfer \d+\); nothing moved this time\.$/])
-    t.equal(balanceOf(broker, bob.id), 7.5)
+    t.equal(await balanceOf(broker, bob.id), 7.5)
   })
 
   await t.test('--json prints the transfer as the broker answered it', async (t) => {
@@ -72,7 +72,7 @@ t.test('horde transfer and horde balance against a real broker', async (t) => {
     const io = capture()
     t.equal(await runBalance([], { ...env, HORDE_API_KEY: 'hb_' + 'a'.repeat(12) + '_' + 'b'.repeat(32) }, io), 1)
     t.match(io.stderr, [/^horde: unauthorized: /])
-    t.equal(balanceOf(broker, alice.id), 100 - 7.501)
+    t.equal(await balanceOf(broker, alice.id), 100 - 7.501)
   })
 
   await t.test('usage errors exit 2 and say how to call', async (t) => {

@@ -105,7 +105,7 @@ t.test('thousands of bad frames on every socket: coded errors, no crash, legitim
   const owner = await registerUser(url, 'owner')
   const alice = await registerUser(url, 'alice')
   const bob = await registerUser(url, 'bob')
-  grant(broker, alice.id, 100)
+  await grant(broker, alice.id, 100)
 
   // Legitimate sessions, open through the whole run.
   const worker = await rawWorker(wsUrl, owner.key, { name: 'steady' })
@@ -154,5 +154,5 @@ t.test('thousands of bad frames on every socket: coded errors, no crash, legitim
 
   const health = await api(url, 'GET', '/health')
   t.equal(health.status, 200, 'the broker is healthy after the fuzz')
-  t.equal(broker.services.ledger.account(bob.id)!.balance, 1500, 'exactly the one legitimate transfer moved kudos')
+  t.equal((await broker.services.ledger.account(bob.id))!.balance, 1500, 'exactly the one legitimate transfer moved kudos')
 })

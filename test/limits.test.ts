@@ -31,7 +31,7 @@ t.test('per-user and anonymous-per-address caps refuse with a code and lose no a
   await new Promise((r) => setTimeout(r, 300))
   t.ok(frames.some((f) => f.type === 'accepted'), 'an anonymous client at another address is accepted')
 
-  const refused = broker.services.sqlite.prepare('select count(*) as n from requests').get() as { n: number }
+  const refused = { n: await broker.services.store.requests.count() }
   t.equal(refused.n, 4, 'refused submissions were never recorded')
   const owner = await registerUser(url, 'owner')
   const worker = await rawWorker(wsUrl, owner.key, { name: 'w', models: ['later/model'], threads: 4 })

@@ -14,13 +14,12 @@ async function setUp(t: TestLike, providers: string[] = ['github', 'google']) {
   return { provider, ...broker }
 }
 
-const userCount = (broker: Awaited<ReturnType<typeof setUp>>['broker']) =>
-  (broker.services.sqlite.prepare('select count(*) as n from users').get() as { n: number }).n
+const userCount = (broker: Awaited<ReturnType<typeof setUp>>['broker']) => broker.services.store.accounts.countUsers()
 
 t.test('the code flow: the first login creates the user, the next one finds it', async (t) => {
   const { provider, broker, url } = await setUp(t)
   provider.as('github', { id: '4242', name: 'Octo Cat!' })
-  const before = userCount(broker)
+  const before = await userCount(broker)
 
   const browser = new CookieClient(url)
   const login = await browser.follow('/auth/github/login?next=/playground')
@@ -32,7 +31,7 @@ t.test('the code flow: the first login creates the user, the next one finds it',
   t.equal(authorize.get('code_challenge_method'), 'S256', 'PKCE for GitHub')
   t.equal(authorize.get('redirect_uri'), `${url}/auth/github/callback`)
   t.ok((authorize.get('state') ?? '').length >= 32, 'an unguessable state')
-  t.equal(userCount(broker), before + 1, 'one user created')
+  t.equal(await userCount(broker), before + 1, 'one user created')
 
   const me = await browser.request('/v1/users/me').then((r) => r.json())
   t.equal(me.username, 'Octo_Cat', 'username derived from the provider name')
@@ -44,7 +43,7 @@ t.test('the code flow: the first login creates the user, the next one finds it',
   await second.follow('/auth/github/login')
   const again = await second.request('/v1/users/me').then((r) => r.json())
   t.equal(again.id, me.id, 'the second login finds the same user')
-  t.equal(userCount(broker), before + 1, 'and creates nobody')
+  t.equal(await userCount(broker), before + 1, 'and creates nobody')
 
   provider.as('github', { id: '777', name: 'Octo Cat' })
   const other = new CookieClient(url)
@@ -85,7 +84,7 @@ t.test('session cookie attributes, logout, tampering', async (t) => {
 t.test('a forged or missing state is refused and logs nobody in', async (t) => {
   const { provider, broker, url } = await setUp(t, ['github'])
   provider.as('github', { id: '99', name: 'mallory' })
-  const before = userCount(broker)
+  const before = await userCount(broker)
 
   const victim = new CookieClient(url)
   const start = await victim.request('/auth/github/login')
@@ -108,7 +107,7 @@ t.test('a forged or missing state is refused and logs nobody in', async (t) => {
 
   const denied = await victim.request('/auth/github/callback?error=access_denied&state=x')
   t.equal(denied.status, 400)
-  t.equal(userCount(broker), before, 'nobody was created')
+  t.equal(await userCount(broker), before, 'nobody was created')
   const unknown = await victim.request('/auth/myspace/login')
   t.equal(unknown.status, 404)
   t.equal(provider.refusals.length, 0, 'no code ever reached the token endpoint with a bad state')
@@ -131,7 +130,7 @@ t.test('a logged-in user links a second provider, and either login finds the acc
   t.match(linkedPage, /The login was linked/)
   t.notMatch(linkedPage, /data-link="google"/)
   const me = await browser.request('/v1/users/me').then((r) => r.json())
-  t.same(broker.services.identities.forUser(me.id).map((i) => i.provider), ['github', 'google'])
+  t.same((await broker.services.identities.forUser(me.id)).map((i) => i.provider), ['github', 'google'])
 
   const viaGoogle = new CookieClient(url)
   await viaGoogle.follow('/auth/google/login')

@@ -1,4 +1,7 @@
+import path from 'node:path'
+import Database from 'better-sqlite3'
 import t from 'tap'
+import { DB_FILE } from '../src/db/open.js'
 import { api, balanceOf, grant, registerUser, startBroker, startTestRedis } from './helpers/harness.js'
 import { CookieClient, csrfOf, SESSION_SECRET, startFakeProvider } from './helpers/oauth-provider.js'
 
@@ -19,7 +22,7 @@ const rows = (page: string, section: string) => {
 }
 
 t.test('the account page needs a login, shows the balance, categories, logins and workers', async (t) => {
-  const { broker, url, browser, me, page, provider } = await loggedIn(t)
+  const { broker, url, browser, me, page, provider, dataDir } = await loggedIn(t)
   const anonymous = await fetch(url + '/account?before=3', { redirect: 'manual' })
   t.equal(anonymous.status, 303)
   t.equal(anonymous.headers.get('location'), '/login?next=%2Faccount%3Fbefore%3D3')
@@ -31,10 +34,14 @@ t.test('the account page needs a login, shows the balance, categories, logins an
   t.match(page, /Discord as <strong>alice<\/strong>/)
   t.equal(page.match(/name="_csrf"/g)!.length >= 3, true, 'every form carries the CSRF token')
 
-  const sqlite = broker.services.sqlite
+  // A worker with years of history, written straight into the file: no store operation
+  // fabricates counters, and the page is what is under test.
+  const sqlite = new Database(path.join(dataDir, DB_FILE))
+  sqlite.pragma('busy_timeout = 5000')
   sqlite.prepare('insert into workers (name, owner_id, created_at, last_seen_at, uptime_ms, jobs, tokens, earned) values (?, ?, ?, ?, ?, ?, ?, ?)')
     .run('gpu-<1>', me.id, Date.now(), Date.now(), 2 * 3600_000 + 5 * 60_000, 12, 3400, 157_860)
-  grant(broker, me.id, 42)
+  sqlite.close()
+  await grant(broker, me.id, 42)
   const again = await browser.request('/account').then((r) => r.text())
   t.match(again, /gpu-&lt;1&gt;/, 'worker names are escaped')
   t.match(again, /2h 5m/)
@@ -82,7 +89,7 @@ t.test('API keys: created from the page, shown once, usable, revocable', async (
 t.test('the transfer form is idempotent like REST and shows errors with the form kept', async (t) => {
   const { broker, url, browser, me, page } = await loggedIn(t)
   const bob = await registerUser(url, 'bob')
-  grant(broker, me.id, 100)
+  await grant(broker, me.id, 100)
   const idem = /name="idempotency_key" value="([^"]+)"/.exec(page)![1]
   t.match(idem, /^[0-9a-f-]{36}$/, 'the form carries a generated idempotency key')
 
@@ -93,16 +100,16 @@ t.test('the transfer form is idempotent like REST and shows errors with the form
   t.match(after, /Sent 12\.5 kudos to bob/)
   t.match(after, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/, 'memos are escaped')
   t.notMatch(after, /<script>alert/)
-  t.equal(balanceOf(broker, me.id), 87.5)
-  t.equal(balanceOf(broker, bob.id), 12.5)
+  t.equal(await balanceOf(broker, me.id), 87.5)
+  t.equal(await balanceOf(broker, bob.id), 12.5)
 
   const replay = await browser.post('/account/transfer', form)
   t.match(replay.url, /\/account\?sent=\d+$/, 'a double submit answers like the first')
-  t.equal(balanceOf(broker, me.id), 87.5, 'and moves nothing')
+  t.equal(await balanceOf(broker, me.id), 87.5, 'and moves nothing')
   const conflict = await browser.post('/account/transfer', { ...form, amount: '13' })
   t.equal(conflict.response.status, 409)
   t.notMatch(await conflict.response.text(), new RegExp(`value="${idem}"`), 'a key that moved other kudos is replaced')
-  t.equal(balanceOf(broker, bob.id), 12.5)
+  t.equal(await balanceOf(broker, bob.id), 12.5)
 
   const fresh = /name="idempotency_key" value="([^"]+)"/.exec(after)![1]
   t.not(fresh, idem, 'the next form has a new key')
@@ -121,7 +128,7 @@ t.test('the transfer form is idempotent like REST and shows errors with the form
 
 t.test('ledger history pages', async (t) => {
   const { broker, browser, me } = await loggedIn(t)
-  for (let i = 0; i < 30; i++) grant(broker, me.id, i + 1)
+  for (let i = 0; i < 30; i++) await grant(broker, me.id, i + 1)
   const first = await browser.request('/account').then((r) => r.text())
   t.equal(rows(first, 'ledger'), 25)
   const older = /href="(\/account\?before=\d+)#ledger" rel="next"/.exec(first)?.[1]

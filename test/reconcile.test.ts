@@ -29,7 +29,7 @@ t.test('Redis flushed: every accepted, unfinished request is queued again, none 
   for (let i = 0; i < 10; i++) await worker.next('settled')
   await new Promise((r) => setTimeout(r, 200))
   t.equal(worker.frames.filter((f) => f.type === 'job').length, 10, 'no job twice')
-  const report = auditLedger(broker.services.sqlite)
+  const report = await auditLedger(broker.services.store.audit)
   t.equal(report.ok, true, report.problems.join('\n'))
 })
 

@@ -88,7 +88,7 @@ t.test('scopes are enforced on sockets too', async (t) => {
   const redis = await startTestRedis(t)
   const { url, wsUrl, broker } = await startBroker(t, { redis })
   const alice = await registerUser(url, 'alice')
-  grant(broker, alice.id, 1)
+  await grant(broker, alice.id, 1)
   const readOnly = (await api(url, 'POST', '/v1/users/me/keys', { key: alice.key, body: { name: 'ro', scopes: ['read'] } })).body.apikey
   await t.rejects(connect(`${wsUrl}/v1/worker`, readOnly), { message: 'upgrade refused: 403' }, 'a read key cannot serve as a worker')
   await t.rejects(connect(`${wsUrl}/v1/client`, readOnly), { message: 'upgrade refused: 403' }, 'a read key cannot generate')
@@ -125,7 +125,7 @@ t.test('narrow keys: awards need the transfer scope, reading and cancelling requ
   const { url, broker } = await startBroker(t, { redis })
   const mod = await registerUser(url, 'mod')
   await registerUser(url, 'bob')
-  broker.services.accounts.setRoles(mod.id, ['moderator'])
+  await broker.services.accounts.setRoles(mod.id, ['moderator'])
   const modRead = (await api(url, 'POST', '/v1/users/me/keys', { key: mod.key, body: { name: 'ro', scopes: ['read', 'generate', 'work'] } })).body.apikey
   const refused = await api(url, 'POST', '/v1/kudos/awards', { key: modRead, body: { to: 'bob', amount: 1000, memo: 'leaked key' } })
   t.equal(refused.status, 403, 'a moderator key without the transfer scope mints nothing')

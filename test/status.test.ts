@@ -6,7 +6,7 @@ t.test('GET /v1/status shows workers, waiting per model, throughput and top hold
   const redis = await startTestRedis(t)
   const { broker, wsUrl, url } = await startBroker(t, { redis })
   const owner = await registerUser(url, 'owner')
-  setBalance(broker, owner.id, 42)
+  await setBalance(broker, owner.id, 42)
   const worker = await rawWorker(wsUrl, owner.key, { name: 'status-w', models: ['m/one'] })
   const user = await client(wsUrl)
   t.teardown(() => { worker.close(); user.close() })

@@ -8,7 +8,7 @@ t.test('a submission retried with its idempotency key is accepted once', async (
   const { broker, url, wsUrl } = await startBroker(t, { redis })
   const user = await registerUser(url, 'user')
   const body = { prompt: 'once only', models: ['m/none'] }
-  const count = () => (broker.services.sqlite.prepare('select count(*) as n from requests').get() as { n: number }).n
+  const count = () => broker.services.store.requests.count()
 
   const first = await api(url, 'POST', '/v1/generate', { key: user.key, body, headers: { 'idempotency-key': 'k1' } })
   t.equal(first.status, 202)
@@ -19,7 +19,7 @@ t.test('a submission retried with its idempotency key is accepted once', async (
   const conflict = await api(url, 'POST', '/v1/generate', { key: user.key, body: { ...body, prompt: 'other' }, headers: { 'idempotency-key': 'k1' } })
   t.equal(conflict.status, 409)
   t.equal(conflict.body.error.code, 'idempotency_conflict')
-  t.equal(count(), 1, 'one request recorded')
+  t.equal(await count(), 1, 'one request recorded')
 
   const socket = await client(wsUrl, user.key)
   t.teardown(() => socket.close())
@@ -29,7 +29,7 @@ t.test('a submission retried with its idempotency key is accepted once', async (
   t.equal(accepted.replayed, true)
   const attached = await socket.next('attached')
   t.equal(attached.state, 'waiting')
-  t.equal(count(), 1)
+  t.equal(await count(), 1)
 
   // Anonymous keys are per address: the same key from another address is another request.
   const anon1 = await api(url, 'POST', '/v1/generate', { body, headers: { 'idempotency-key': 'shared' } })
@@ -43,5 +43,5 @@ t.test('a submission retried with its idempotency key is accepted once', async (
   const elsewhere = frames.find((f) => f.type === 'accepted')
   t.not(elsewhere.request, anon1.body.id, 'another anonymous client cannot reach the first one\'s request')
   t.notOk(elsewhere.replayed)
-  t.equal(count(), 3)
+  t.equal(await count(), 3)
 })

@@ -55,7 +55,7 @@ t.test('a connected worker earns the formula\'s uptime within a heartbeat\'s wor
 
   for (let i = 0; i < 41; i++) await heartbeat(broker, clock, [worker])
   await broker.core.uptimePayer.flush(broker.core.workforce.online)
-  const earned = balanceOf(broker, owner.id)
+  const earned = await balanceOf(broker, owner.id)
   t.ok(Math.abs(earned - PER_PERIOD) <= PER_PERIOD * (HEARTBEAT_MS / 600_000) + 0.001, `10 simulated minutes earned ${earned} of ${PER_PERIOD.toFixed(3)}`)
 
   // Silent: the worker stops reading, so it answers no ping.
@@ -64,21 +64,21 @@ t.test('a connected worker earns the formula\'s uptime within a heartbeat\'s wor
   ;(worker.ws as any)._socket.resume()
   await heartbeat(broker, clock, [worker])
   await broker.core.uptimePayer.flush(broker.core.workforce.online)
-  t.ok(balanceOf(broker, owner.id) - earned < PER_PERIOD * (HEARTBEAT_MS / 600_000), 'the silent two minutes earned nothing')
+  t.ok((await balanceOf(broker, owner.id)) - earned < PER_PERIOD * (HEARTBEAT_MS / 600_000), 'the silent two minutes earned nothing')
 
   // Reconnecting does not pay twice.
-  const before = balanceOf(broker, owner.id)
+  const before = await balanceOf(broker, owner.id)
   worker.close()
   await worker.closed
   worker = await rawWorker(wsUrl, owner.key, spec)
   await heartbeat(broker, clock, [worker])
   await broker.core.uptimePayer.flush(broker.core.workforce.online)
-  t.equal(balanceOf(broker, owner.id), before, 'the first heartbeat of a new session earns nothing')
+  t.equal(await balanceOf(broker, owner.id), before, 'the first heartbeat of a new session earns nothing')
   await heartbeat(broker, clock, [worker])
   await broker.core.uptimePayer.flush(broker.core.workforce.online)
-  t.ok(balanceOf(broker, owner.id) > before, 'then it earns again')
-  const row = broker.services.sqlite.prepare('select uptime_ms, earned from workers where name = ?').get('steady') as { uptime_ms: number; earned: number }
-  t.ok(row.uptime_ms >= 600_000 - 1 && row.uptime_ms <= 640_000, `worker row records ${row.uptime_ms} ms online`)
-  const minted = broker.services.sqlite.prepare("select sum(minted) as m from ledger_entries where kind = 'uptime'").get() as { m: number }
-  t.equal(minted.m / 1000, balanceOf(broker, owner.id), 'uptime is minted, and only to the owner')
+  t.ok((await balanceOf(broker, owner.id)) > before, 'then it earns again')
+  const row = (await broker.services.store.workers.byName('steady'))!
+  t.ok(row.uptimeMs >= 600_000 - 1 && row.uptimeMs <= 640_000, `worker row records ${row.uptimeMs} ms online`)
+  const minted = await broker.services.store.audit.mintedBy('uptime')
+  t.equal(minted / 1000, await balanceOf(broker, owner.id), 'uptime is minted, and only to the owner')
 })

@@ -27,8 +27,8 @@ t.test('/v1/status/live pushes a snapshot on connect and then on every interval'
   const { broker, url, wsUrl } = await startBroker(t, { redis, env: { STATUS_PUSH_SECONDS: '0.2' } })
   const rich = await registerUser(url, 'rich')
   const poor = await registerUser(url, 'poor')
-  grant(broker, rich.id, 50)
-  grant(broker, poor.id, 5)
+  await grant(broker, rich.id, 50)
+  await grant(broker, poor.id, 5)
 
   const live = collect(`${wsUrl}/v1/status/live`)
   const [first] = await live.next(1)
@@ -38,7 +38,7 @@ t.test('/v1/status/live pushes a snapshot on connect and then on every interval'
     top: [{ username: 'rich', kudos: 50 }, { username: 'poor', kudos: 5 }],
   }, 'the default source: no pipeline yet, leaderboard from the balances (no Anonymous)')
 
-  grant(broker, poor.id, 100)
+  await grant(broker, poor.id, 100)
   const started = Date.now()
   await live.next(3)
   t.ok(Date.now() - started < 2000, 'pushes keep coming at the interval')

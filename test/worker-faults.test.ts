@@ -8,7 +8,7 @@ for (const how of ['socket destroyed', 'silent but open'] as const) {
     const { broker, wsUrl, url } = await startBroker(t, { redis, env: { HEARTBEAT_SECONDS: '0.5' } })
     const owner = await registerUser(url, 'owner')
     const requester = await registerUser(url, 'requester')
-    grant(broker, requester.id, 50)
+    await grant(broker, requester.id, 50)
     const doomed = await rawWorker(wsUrl, owner.key, { name: 'doomed' }, { autoPong: how === 'socket destroyed' })
     const user = await client(wsUrl, requester.key)
     t.teardown(() => user.close())
@@ -43,7 +43,7 @@ for (const how of ['socket destroyed', 'silent but open'] as const) {
     const afterRestart = chunks.slice(chunks.findIndex((c) => c.attempt === 2))
     t.same(afterRestart.map((c) => c.text), ['new ', 'text'])
     t.ok(chunks.slice(0, 3).every((c) => c.attempt === 1), 'earlier chunks are marked with their attempt')
-    const entries = broker.services.sqlite.prepare("select count(*) as n from ledger_entries where kind = 'generation' and ref = ?").get(id) as { n: number }
+    const entries = { n: await broker.services.store.audit.countEntries('generation', id) }
     t.equal(entries.n, 1, 'settled once')
     const status = await api(url, 'GET', `/v1/generate/${id}`, { key: requester.key })
     t.equal(status.body.worker, 'rescuer')

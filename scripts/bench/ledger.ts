@@ -1,7 +1,8 @@
 /**
  * Ledger transfers per second, durable (WAL, synchronous=FULL), in the bench process:
- * `createTransfers().transfer` (drizzle, validation, idempotency, postings, balances) against
- * raw better-sqlite3 running the same statements in the same immediate transaction.
+ * `createTransfers().transfer` (validation, idempotency, postings, balances, through the
+ * SQLite store and its group commit, one transfer awaited at a time) against raw
+ * better-sqlite3 running the same statements in the same immediate transaction.
  * Each on a fresh database file in the run's scratch folder (on disk, not tmpfs), measured
  * in alternating slices so that both see the same disk and the same neighbours.
  */
@@ -11,12 +12,13 @@ import { openDb } from '../../src/db/open.js'
 import { toMilli } from '../../src/ledger/amounts.js'
 import { createLedger } from '../../src/ledger/ledger.js'
 import { createTransfers } from '../../src/ledger/transfers.js'
+import { createSqliteStore } from '../../src/store/sqlite/index.js'
 import { figure, size, type BenchContext } from './common.js'
 
 /** One side of the comparison: a transfer per call, on its own database. */
 interface Side {
-  transfer(key: string): void
-  close(): void
+  transfer(key: string): void | Promise<void>
+  close(): void | Promise<void>
 }
 
 /** Slices of this length alternate between the two sides, so that both see the same disk. */
@@ -24,7 +26,7 @@ const SLICE_MS = 100
 
 export async function runLedger(ctx: BenchContext): Promise<void> {
   const durationMs = size(ctx.mode, 8000, 1500, 400)
-  const sides = [ledgerCode(`${ctx.dir}/ledger-code.sqlite`), rawStatements(`${ctx.dir}/ledger-raw.sqlite`)]
+  const sides = [await ledgerCode(`${ctx.dir}/ledger-code.sqlite`), await rawStatements(`${ctx.dir}/ledger-raw.sqlite`)]
   const counts = [0, 0]
   const times = [0, 0]
   try {
@@ -32,37 +34,37 @@ export async function runLedger(ctx: BenchContext): Promise<void> {
       const i = slice % 2
       ctx.progress(`ledger: ${(times[0] + times[1]).toFixed(0)}/${durationMs} ms, ledger code and raw statements in alternating ${SLICE_MS} ms slices`)
       const start = performance.now()
-      while (performance.now() - start < SLICE_MS) sides[i].transfer(`k${++counts[i]}`)
+      while (performance.now() - start < SLICE_MS) await sides[i].transfer(`k${++counts[i]}`)
       times[i] += performance.now() - start
     }
   } finally {
-    for (const side of sides) side.close()
+    for (const side of await Promise.all(sides)) await side.close()
   }
   ctx.record('ledger_transfers_per_s', figure(counts[0] / (times[0] / 1000), 'transfers/s', counts[1] / (times[1] / 1000)))
 }
 
-function ledgerCode(file: string): Side {
-  const opened = openDb(file, { synchronous: 'FULL' })
-  const ledger = createLedger(opened.db)
-  const accounts = createAccounts(opened.db)
-  const transfers = createTransfers(opened.db, ledger, { maxKudos: 1e9 })
-  const sender = accounts.register('sender').user
-  accounts.register('recipient')
-  ledger.post({ kind: 'award', postings: [{ userId: sender.id, amount: toMilli(1e9), category: 'awarded' }] })
+async function ledgerCode(file: string): Promise<Side> {
+  const store = createSqliteStore(openDb(file, { synchronous: 'FULL' }))
+  const ledger = createLedger(store)
+  const accounts = createAccounts(store)
+  const transfers = createTransfers(store, { maxKudos: 1e9 })
+  const sender = (await accounts.register('sender')).user
+  await accounts.register('recipient')
+  await ledger.award({ userId: sender.id, amount: toMilli(1e9) })
   return {
-    transfer: (key) => void transfers.transfer({ senderId: sender.id, to: 'recipient', amount: '0.5', idempotencyKey: key, memo: 'bench' }),
-    close: () => opened.close(),
+    transfer: async (key) => { await transfers.transfer({ senderId: sender.id, to: 'recipient', amount: '0.5', idempotencyKey: key, memo: 'bench' }) },
+    close: () => store.close(),
   }
 }
 
 /** The statements `transfer` runs, written by hand, prepared once. */
-function rawStatements(file: string): Side {
+async function rawStatements(file: string): Promise<Side> {
   // The schema and the two users come from the same migrations; then only raw SQL.
-  const setup = openDb(file, { synchronous: 'FULL' })
-  const accounts = createAccounts(setup.db)
-  const sender = accounts.register('sender').user
-  accounts.register('recipient')
-  setup.close()
+  const setup = createSqliteStore(openDb(file, { synchronous: 'FULL' }))
+  const accounts = createAccounts(setup)
+  const sender = (await accounts.register('sender')).user
+  await accounts.register('recipient')
+  await setup.close()
 
   const db = new Database(file)
   db.pragma('journal_mode = WAL')
@@ -92,5 +94,5 @@ function rawStatements(file: string): Side {
     received.get(amount, amount, to.id)
     transfer.get(sender.id, to.id, amount, 'bench', key, 'fingerprint', id, now)
   })
-  return { transfer: (key) => run.immediate(key), close: () => db.close() }
+  return { transfer: (key) => run.immediate(key), close: () => { db.close() } }
 }

@@ -28,10 +28,10 @@ export async function runReprioritize(ctx: BenchContext): Promise<void> {
   let queue: Queue | undefined
   try {
     const { accounts, ledger } = broker.services
-    const target = accounts.register('rep-target')
-    const other = accounts.register('rep-other')
-    const principal = accounts.authenticate(target.key.key)
-    ledger.post({ kind: 'award', memo: 'bench set-up', postings: [{ userId: other.user.id, amount: toMilli(1_000_000_000), category: 'awarded' }] })
+    const target = await accounts.register('rep-target')
+    const other = await accounts.register('rep-other')
+    const principal = await accounts.authenticate(target.key.key)
+    await ledger.award({ userId: other.user.id, amount: toMilli(1_000_000_000), memo: 'bench set-up' })
     const submitted = await broker.core.generations.submit({ principal, address: '127.0.0.1' }, { prompt: 'Once upon a time', models: [BENCH_MODEL], max_length: 80 })
     queue = new Queue(submitted.cls.queue, { connection, prefix: `${config.redisPrefix}:bull` })
     let filled = 1
@@ -61,7 +61,8 @@ export async function runReprioritize(ctx: BenchContext): Promise<void> {
         // 1000 kudos there and back: across buckets every time (a bucket is ~0.27% of a balance).
         const amount = toMilli(1000)
         const up = i % 2 === 0
-        ledger.post({
+        // A balanced transfer-kind entry both ways: no transfer row, only the balance change that moves the queue.
+        await ledger.post({
           kind: 'transfer', ref: `rep-${++serial}`, memo: 'bench',
           postings: [
             { userId: target.user.id, amount: up ? amount : -amount, category: up ? 'received' : 'sent', counterpartyId: other.user.id },

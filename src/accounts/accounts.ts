@@ -5,12 +5,14 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { and, desc, eq, isNull, sql } from 'drizzle-orm'
-import { ANONYMOUS_ID, ANONYMOUS_NAME, type Db } from '../db/open.js'
-import { apiKeys, balances, users, type User } from '../db/schema.js'
+import { ANONYMOUS_ID, ANONYMOUS_NAME } from './anonymous.js'
 import { BrokerError } from '../errors.js'
+import type { NewKey, Store, UserRecord } from '../store/ports.js'
 
 export const ANONYMOUS_KEY = '0000000000'
+
+/** A user as the accounts module hands it out: the store's record. */
+export type User = UserRecord
 
 /** What a key may do. `all` is every scope; bots get narrower keys. */
 export const SCOPES = ['read', 'transfer', 'generate', 'work'] as const
@@ -72,75 +74,70 @@ export interface AccountEvents {
 
 export interface Accounts {
   /** Creates a user with a first API key (scope `all`); the key is returned once. */
-  register(username: string, options?: { roles?: string[] }): { user: User; key: IssuedKey }
-  /** Creates a user without a key (OAuth login) or returns null if the name is taken. */
-  createUser(username: string, options?: { roles?: string[] }): User
-  issueKey(userId: number, name: string, scopes: readonly string[]): IssuedKey
-  revokeKey(userId: number, keyId: number): boolean
-  listKeys(userId: number): KeyView[]
+  register(username: string, options?: { roles?: string[] }): Promise<{ user: User; key: IssuedKey }>
+  /** Creates a user without a key (OAuth login, tests); throws `username_taken`. */
+  createUser(username: string, options?: { roles?: string[] }): Promise<User>
+  issueKey(userId: number, name: string, scopes: readonly string[]): Promise<IssuedKey>
+  revokeKey(userId: number, keyId: number): Promise<boolean>
+  listKeys(userId: number): Promise<KeyView[]>
   /** Resolves a presented key (or none) to a principal; throws `unauthorized`/`key_revoked`. */
-  authenticate(presented: string | undefined): Principal
-  /** Like authenticate, but null instead of throwing; for code that re-checks live sessions. */
-  isKeyActive(keyId: number): boolean
-  byId(id: number): User | undefined
-  byName(username: string): User | undefined
-  setRoles(userId: number, roles: string[]): void
+  authenticate(presented: string | undefined): Promise<Principal>
+  /** Whether the key exists and is not revoked; for code that re-checks live sessions. */
+  isKeyActive(keyId: number): Promise<boolean>
+  byId(id: number): Promise<User | undefined>
+  byName(username: string): Promise<User | undefined>
+  /** The users of these ids that exist (to name counterparties). */
+  byIds(ids: readonly number[]): Promise<User[]>
+  setRoles(userId: number, roles: string[]): Promise<void>
   readonly events: EventEmitter<AccountEvents>
 }
 
-export function createAccounts(db: Db): Accounts {
+/** Checks a username against the house rule; throws `validation_failed`. */
+export function checkUsername(username: string): void {
+  if (!USERNAME.test(username) || /^\d+$/.test(username)) {
+    throw new BrokerError('validation_failed', 'Username must be 2-32 characters: letters, digits, and _ . - (not first)')
+  }
+}
+
+/** A new key: its public lookup part, its secret (shown once) and the row that keeps only the secret's hash. */
+function newKey(name: string, scopes: readonly string[]): { key: string; row: Omit<NewKey, 'userId'> } {
+  if (typeof name !== 'string' || name.length < 1 || name.length > 64) throw new BrokerError('validation_failed', 'Key name must be 1-64 characters')
+  const normalized = normalizeScopes(scopes)
+  const lookup = randomBytes(9).toString('base64url')
+  const secret = randomBytes(24).toString('base64url')
+  return {
+    key: `hb_${lookup}_${secret}`,
+    row: { lookup, secretHash: hashSecret(secret).toString('hex'), name, scopes: normalized, createdAt: Date.now() },
+  }
+}
+
+export function createAccounts(store: Pick<Store, 'accounts'>): Accounts {
   const events = new EventEmitter<AccountEvents>()
   events.setMaxListeners(0)
-  const selectKey = db.select({
-    id: apiKeys.id, userId: apiKeys.userId, secretHash: apiKeys.secretHash, scopes: apiKeys.scopes, revokedAt: apiKeys.revokedAt,
-    username: users.username, roles: users.roles,
-  }).from(apiKeys).innerJoin(users, eq(users.id, apiKeys.userId)).where(eq(apiKeys.lookup, sql.placeholder('lookup'))).prepare()
-
-  function createUserIn(tx: Db | Parameters<Parameters<Db['transaction']>[0]>[0], username: string, roles: string[]): User {
-    if (!USERNAME.test(username) || /^\d+$/.test(username)) {
-      throw new BrokerError('validation_failed', 'Username must be 2-32 characters: letters, digits, and _ . - (not first)')
-    }
-    const existing = tx.select({ id: users.id }).from(users).where(eq(users.usernameKey, username.toLowerCase())).get()
-    if (existing) throw new BrokerError('username_taken')
-    const user = tx.insert(users).values({ username, usernameKey: username.toLowerCase(), createdAt: Date.now(), roles }).returning().get()
-    tx.insert(balances).values({ userId: user.id }).run()
-    return user
-  }
-
-  function issueKeyIn(tx: Db | Parameters<Parameters<Db['transaction']>[0]>[0], userId: number, name: string, scopes: readonly string[]): IssuedKey {
-    if (typeof name !== 'string' || name.length < 1 || name.length > 64) throw new BrokerError('validation_failed', 'Key name must be 1-64 characters')
-    const normalized = normalizeScopes(scopes)
-    const lookup = randomBytes(9).toString('base64url')
-    const secret = randomBytes(24).toString('base64url')
-    const createdAt = Date.now()
-    const row = tx.insert(apiKeys).values({
-      userId, lookup, secretHash: hashSecret(secret).toString('hex'), name, scopes: normalized, createdAt,
-    }).returning({ id: apiKeys.id }).get()
-    return { id: row.id, key: `hb_${lookup}_${secret}`, name, scopes: normalized, createdAt }
-  }
+  const users = store.accounts
 
   return {
-    register(username, options = {}) {
-      return db.transaction((tx) => {
-        const user = createUserIn(tx, username, options.roles ?? [])
-        const key = issueKeyIn(tx, user.id, 'default', ['all'])
-        return { user, key }
-      }, { behavior: 'immediate' })
+    async register(username, options = {}) {
+      checkUsername(username)
+      const { key, row } = newKey('default', ['all'])
+      const { user, keyId } = await users.createUser({ username, roles: options.roles ?? [], createdAt: Date.now() }, row)
+      return { user, key: { id: keyId!, key, name: row.name, scopes: row.scopes, createdAt: row.createdAt } }
     },
 
-    createUser(username, options = {}) {
-      return db.transaction((tx) => createUserIn(tx, username, options.roles ?? []), { behavior: 'immediate' })
+    async createUser(username, options = {}) {
+      checkUsername(username)
+      return (await users.createUser({ username, roles: options.roles ?? [], createdAt: Date.now() })).user
     },
 
-    issueKey(userId, name, scopes) {
+    async issueKey(userId, name, scopes) {
       if (userId === ANONYMOUS_ID) throw new BrokerError('login_required')
-      return issueKeyIn(db, userId, name, scopes)
+      const { key, row } = newKey(name, scopes)
+      const { id } = await users.insertKey({ ...row, userId })
+      return { id, key, name: row.name, scopes: row.scopes, createdAt: row.createdAt }
     },
 
-    revokeKey(userId, keyId) {
-      const result = db.update(apiKeys).set({ revokedAt: Date.now() })
-        .where(and(eq(apiKeys.id, keyId), eq(apiKeys.userId, userId), isNull(apiKeys.revokedAt))).run()
-      if (result.changes === 0) return false
+    async revokeKey(userId, keyId) {
+      if (!(await users.revokeKey(userId, keyId, Date.now()))) return false
       // A listener's failure must not turn a done revocation into an error for the caller.
       try {
         events.emit('revoked', keyId)
@@ -148,19 +145,17 @@ export function createAccounts(db: Db): Accounts {
       return true
     },
 
-    listKeys(userId) {
-      return db.select({ id: apiKeys.id, name: apiKeys.name, lookup: apiKeys.lookup, scopes: apiKeys.scopes, createdAt: apiKeys.createdAt, revokedAt: apiKeys.revokedAt })
-        .from(apiKeys).where(eq(apiKeys.userId, userId)).orderBy(desc(apiKeys.id)).all()
-        .map(({ lookup, ...rest }) => ({ ...rest, prefix: `hb_${lookup}_…` }))
+    async listKeys(userId) {
+      return (await users.listKeys(userId)).map((k) => ({ id: k.id, name: k.name, prefix: `hb_${k.lookup}_…`, scopes: k.scopes, createdAt: k.createdAt, revokedAt: k.revokedAt }))
     },
 
-    authenticate(presented) {
+    async authenticate(presented) {
       if (presented === undefined || presented === '') return ANONYMOUS
       const candidate = Buffer.from(presented)
       if (candidate.length === ANONYMOUS_KEY_BUFFER.length && timingSafeEqual(candidate, ANONYMOUS_KEY_BUFFER)) return ANONYMOUS
       const match = /^hb_([A-Za-z0-9_-]{12})_([A-Za-z0-9_-]{32})$/.exec(presented)
       if (!match) throw new BrokerError('unauthorized')
-      const row = selectKey.get({ lookup: match[1] })
+      const row = await users.keyByLookup(match[1])
       // Hash the secret even when the lookup missed, so both paths cost the same.
       const presentedHash = hashSecret(match[2])
       const storedHash = row ? Buffer.from(row.secretHash, 'hex') : Buffer.alloc(32)
@@ -176,23 +171,11 @@ export function createAccounts(db: Db): Accounts {
       }
     },
 
-    isKeyActive(keyId) {
-      const row = db.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, keyId)).get()
-      return !!row && row.revokedAt === null
-    },
-
-    byId(id) {
-      return db.select().from(users).where(eq(users.id, id)).get()
-    },
-
-    byName(username) {
-      return db.select().from(users).where(eq(users.usernameKey, username.toLowerCase())).get()
-    },
-
-    setRoles(userId, roles) {
-      db.update(users).set({ roles }).where(eq(users.id, userId)).run()
-    },
-
+    isKeyActive: (keyId) => users.isKeyActive(keyId),
+    byId: (id) => users.byId(id),
+    byName: (username) => users.byName(username),
+    byIds: (ids) => users.byIds(ids),
+    setRoles: (userId, roles) => users.setRoles(userId, roles),
     events,
   }
 }

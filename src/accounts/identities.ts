@@ -1,14 +1,14 @@
 /**
  * Logins at OAuth providers, linked to users. The first login with an identity creates a
- * user through `accounts.createUser` (the same account model as REST registration), named
+ * user (the same account model and username rule as REST registration), named
  * after the provider's name for the person; later logins find that user again by the
  * provider's stable id. A logged-in user may link more providers.
  */
-import { and, eq } from 'drizzle-orm'
-import type { Db } from '../db/open.js'
-import { identities, type Identity, type User } from '../db/schema.js'
-import { BrokerError, isBrokerError } from '../errors.js'
-import { USERNAME, type Accounts } from './accounts.js'
+import type { IdentityRecord, Store } from '../store/ports.js'
+import { USERNAME, checkUsername, type User } from './accounts.js'
+
+/** An OAuth login linked to a user, as stored. */
+export type Identity = IdentityRecord
 
 /** What a provider tells us about the person, reduced to what we keep. */
 export interface ProviderProfile {
@@ -27,10 +27,10 @@ export interface LoginResult {
 
 export interface Identities {
   /** Finds the user of this identity, or creates one and links it, in one transaction. */
-  login(profile: ProviderProfile): LoginResult
+  login(profile: ProviderProfile): Promise<LoginResult>
   /** Links this identity to `userId`; throws `identity_taken` when it belongs to someone else. */
-  link(userId: number, profile: ProviderProfile): Identity
-  forUser(userId: number): Identity[]
+  link(userId: number, profile: ProviderProfile): Promise<Identity>
+  forUser(userId: number): Promise<Identity[]>
 }
 
 /**
@@ -60,57 +60,27 @@ export function* usernameCandidates(base: string): Generator<string> {
   }
 }
 
-export function createIdentities(db: Db, accounts: Accounts): Identities {
-  function find(provider: string, subject: string): Identity | undefined {
-    return db.select().from(identities).where(and(eq(identities.provider, provider), eq(identities.subject, subject))).get()
+/** The candidates, each checked against the username rule as registration checks a name. */
+function* checked(candidates: Iterable<string>): Generator<string> {
+  for (const candidate of candidates) {
+    checkUsername(candidate)
+    yield candidate
   }
+}
 
-  function touch(identity: Identity, profile: ProviderProfile): void {
-    db.update(identities).set({ lastLoginAt: Date.now(), displayName: profile.name || identity.displayName })
-      .where(eq(identities.id, identity.id)).run()
-  }
-
+export function createIdentities(store: Pick<Store, 'identities'>): Identities {
+  const identities = store.identities
   return {
     login(profile) {
-      // Immediate: two first logins of the same person racing cannot both create a user.
-      return db.transaction(() => {
-        const existing = find(profile.provider, profile.subject)
-        if (existing) {
-          touch(existing, profile)
-          const user = accounts.byId(existing.userId)
-          if (!user) throw new BrokerError('unknown_user')
-          return { user, created: false }
-        }
-        let user: User | undefined
-        for (const candidate of usernameCandidates(usernameBase(profile.name, profile.provider))) {
-          try {
-            user = accounts.createUser(candidate)
-            break
-          } catch (error) {
-            if (!isBrokerError(error) || error.code !== 'username_taken') throw error
-          }
-        }
-        const now = Date.now()
-        db.insert(identities).values({ provider: profile.provider, subject: profile.subject, userId: user!.id, displayName: profile.name || null, createdAt: now, lastLoginAt: now }).run()
-        return { user: user!, created: true }
-      }, { behavior: 'immediate' })
+      // The store tries the candidates in order inside one transaction, so two first logins
+      // of the same person racing cannot both create a user.
+      return identities.loginOrCreate(profile, checked(usernameCandidates(usernameBase(profile.name, profile.provider))), Date.now())
     },
-
     link(userId, profile) {
-      return db.transaction(() => {
-        const existing = find(profile.provider, profile.subject)
-        if (existing) {
-          if (existing.userId !== userId) throw new BrokerError('identity_taken')
-          touch(existing, profile)
-          return existing
-        }
-        const now = Date.now()
-        return db.insert(identities).values({ provider: profile.provider, subject: profile.subject, userId, displayName: profile.name || null, createdAt: now, lastLoginAt: now }).returning().get()
-      }, { behavior: 'immediate' })
+      return identities.link(userId, profile, Date.now())
     },
-
     forUser(userId) {
-      return db.select().from(identities).where(eq(identities.userId, userId)).orderBy(identities.id).all()
+      return identities.forUser(userId)
     },
   }
 }

@@ -8,7 +8,7 @@ import { toKudos } from '../ledger/amounts.js'
 import type { Metrics } from '../metrics.js'
 import type { JobQueue } from '../queue/job-queue.js'
 import type { LedgerStore, WorkerStore } from '../store/ports.js'
-import { TOP_USERS, type StatusSnapshot } from '../web/status.js'
+import { TOP_USERS, type StatusSnapshot } from '../protocol/status.js'
 
 /** Completions over the last minute, in one process. */
 export class Throughput {

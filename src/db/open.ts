@@ -9,6 +9,7 @@ import Database from 'better-sqlite3'
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import * as schema from './schema.js'
+import { ANONYMOUS_ID, ANONYMOUS_NAME } from '../accounts/anonymous.js'
 
 export type Db = BetterSQLite3Database<typeof schema>
 
@@ -18,9 +19,7 @@ export interface OpenedDb {
   close(): void
 }
 
-/** The Anonymous account's id: fixed, so that every process and every test can name it. */
-export const ANONYMOUS_ID = 0
-export const ANONYMOUS_NAME = 'Anonymous'
+export { ANONYMOUS_ID, ANONYMOUS_NAME }
 
 /** The database's file name inside the data directory (the broker's and the audit's default). */
 export const DB_FILE = 'horde.sqlite'

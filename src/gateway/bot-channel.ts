@@ -55,8 +55,8 @@ export function createBotChannel(deps: BotChannelDeps): BotChannel {
     if (set.size === 0) index.delete(key)
   }
 
-  function eventOf(change: BalanceChange): EventFrame {
-    const counterparty = change.counterpartyId === null ? undefined : accounts.byId(change.counterpartyId)
+  async function eventOf(change: BalanceChange): Promise<EventFrame> {
+    const counterparty = change.counterpartyId === null ? undefined : await accounts.byId(change.counterpartyId)
     return {
       type: 'event',
       event: EVENT_OF_CATEGORY[change.category],
@@ -64,28 +64,35 @@ export function createBotChannel(deps: BotChannelDeps): BotChannel {
       amount: toKudos(change.delta),
       balance: toKudos(change.balance),
       counterparty: counterparty ? { id: counterparty.id, username: counterparty.username } : null,
-      memo: ledger.entry(change.entryId)?.memo ?? null,
+      memo: (await ledger.entry(change.entryId))?.memo ?? null,
       ref: change.ref,
       at: new Date(change.at).toISOString(),
     }
   }
 
-  // Both listeners run inside the ledger's or the accounts' caller (a transfer, a REST
+  // Both listeners run inside the store's or the accounts' caller (a commit, a REST
   // request): they must never throw into it, whatever one socket does.
-  const onChange = (change: BalanceChange): void => {
-    const targets = subscribers.get(change.userId)
-    if (!targets) return
+  async function deliver(change: BalanceChange, targets: BotSession[]): Promise<void> {
     let event: EventFrame
     try {
-      event = eventOf(change)
+      event = await eventOf(change)
     } catch {
       return // an event lost is better than a committed transfer reported as failed
     }
+    // The sessions subscribed when the change committed (push skips one that unsubscribed since).
     for (const session of targets) {
       try {
         session.push(event)
       } catch { /* one broken socket must not cost the others their event */ }
     }
+  }
+  // Events are built one after another, so each user sees their changes in commit order.
+  let delivering: Promise<void> = Promise.resolve()
+  const onChange = (change: BalanceChange): void => {
+    const targets = subscribers.get(change.userId)
+    if (!targets) return
+    const now = [...targets]
+    delivering = delivering.then(() => deliver(change, now))
   }
 
   const onRevoked = (keyId: number): void => {

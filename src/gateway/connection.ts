@@ -186,3 +186,11 @@ export class Hub extends EventEmitter<HubEvents> {
     for (const connection of this.connections) connection.close(code, reason)
   }
 }
+
+/** What a transport hands a socket's frames to: every session (worker, client, bot) is one. */
+export interface SocketSession {
+  /** One incoming frame, as ws delivered it. */
+  onMessage(data: unknown, isBinary: boolean): void
+  /** The socket closed, whoever closed it. */
+  onClose(code: number): void
+}

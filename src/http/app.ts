@@ -7,7 +7,8 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
 import fastifyWebsocket from '@fastify/websocket'
 import fastifyRateLimit from '@fastify/rate-limit'
-import { ERRORS, BrokerError, isBrokerError, type ErrorCode } from '../errors.js'
+import { BrokerError } from '../errors.js'
+import { toBrokerError } from './error-answer.js'
 import { SCOPES, type Principal, type Scope } from '../accounts/accounts.js'
 import { requireUser } from './guards.js'
 import { bodyAjv, paramsAjv } from '../protocol/validate.js'
@@ -91,7 +92,7 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
     // A key always wins: REST clients and bots are unaffected by any cookie a browser holds.
     if (key === undefined) {
       const session = sessions.read(request)
-      const user = session ? services.accounts.byId(session.userId) : undefined
+      const user = session ? await services.accounts.byId(session.userId) : undefined
       if (session && user) {
         // Cross-site WebSocket hijacking: browsers send cookies on upgrades from any page.
         if (isUpgrade(request) && request.headers.origin !== sessions.publicUrl().origin) throw new BrokerError('cross_origin')
@@ -99,7 +100,7 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
         request.principal = { userId: user.id, username: user.username, roles: user.roles, scopes: new Set(SCOPES), keyId: null, anonymous: false }
       }
     }
-    request.principal ??= services.accounts.authenticate(key)
+    request.principal ??= await services.accounts.authenticate(key)
     const auth = request.routeOptions.config?.auth
     if (auth) requireUser(request, auth === true ? undefined : auth)
   })
@@ -164,29 +165,4 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   if (hooks.extend) await hooks.extend(app)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app
-}
-
-/** Maps anything thrown in a route to a coded error; 5xx messages are never shown. */
-export function toBrokerError(error: Error & { code?: string; statusCode?: number; validation?: unknown }): BrokerError {
-  if (isBrokerError(error)) return error
-  if (error.validation) return new BrokerError('validation_failed', error.message)
-  switch (error.code) {
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new BrokerError('invalid_json', error.message)
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new BrokerError('payload_too_large')
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new BrokerError('unsupported_media_type')
-    case 'FST_ERR_RATE_LIMIT':
-      return new BrokerError('too_many_requests', error.message)
-  }
-  if (error instanceof SyntaxError) return new BrokerError('invalid_json', error.message)
-  const status = error.statusCode ?? 500
-  if (status === 429) return new BrokerError('too_many_requests', error.message)
-  if (status >= 400 && status < 500) {
-    const code = (Object.keys(ERRORS) as ErrorCode[]).find((c) => ERRORS[c].status === status) ?? 'bad_request'
-    return new BrokerError(code, error.message)
-  }
-  return new BrokerError('internal')
 }

@@ -7,17 +7,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Principal, Scope } from '../accounts/accounts.js'
 import { BrokerError } from '../errors.js'
-import { Connection } from '../gateway/connection.js'
+import { Connection, type SocketSession } from '../gateway/connection.js'
 import type { Services } from '../services.js'
 import { KeyedTokenBuckets } from '../gateway/token-bucket.js'
 import { CloseCode, errorFrame } from '../protocol/envelope.js'
 
-export interface SocketSession {
-  /** One incoming frame, as ws delivered it. */
-  onMessage(data: unknown, isBinary: boolean): void
-  /** The socket closed, whoever closed it. */
-  onClose(code: number): void
-}
+export type { SocketSession }
 
 export interface SocketRouteOptions {
   /** Scope the key needs; the upgrade is refused (403) without it. */

@@ -1,8 +1,8 @@
 /**
  * The ledger audit: recomputes what the ledger stores from its append-only postings and
- * reports every place where the two disagree. It only reads, inside one read transaction:
- * on a WAL database a live broker keeps writing while the audit sees one consistent
- * snapshot, as of its first query.
+ * reports every place where the two disagree. It only reads, in one read snapshot: a live
+ * broker keeps writing while the audit sees the ledger as of its first query. The store
+ * runs it (src/store/sqlite/audit.ts), against the posting rules of posting-rules.ts.
  *
  * What it checks (amounts are integer milli-kudos; problems show them as kudos):
  * - every `balances` row: balance = sum of the user's postings, and each category total =
@@ -15,12 +15,8 @@
  *   from the right people; none for a failed, expired, waiting or unknown request;
  * - transfers: every row has its own transfer entry, with the ref and postings it implies,
  *   and every transfer entry has its row.
- *
- * The comparisons run in SQL (64-bit integers, exact), so only rows with a problem come back.
  */
-import type Database from 'better-sqlite3'
-import { formatKudos } from './amounts.js'
-import { CATEGORY_COLUMN, type Category, type EntryKind } from './ledger.js'
+import type { AuditStore } from '../store/ports.js'
 
 export interface AuditReport {
   /** True when no problem was found. */
@@ -47,213 +43,7 @@ export class NotALedgerError extends Error {
 /** Tables the audit reads. */
 export const AUDITED_TABLES = ['users', 'balances', 'ledger_entries', 'postings', 'transfers', 'requests'] as const
 
-/** Postings each entry kind makes (the table in ledger.ts): category and sign of the amount. */
-const POSTING_RULES: Record<EntryKind, Partial<Record<Category, 'debit' | 'credit'>>> = {
-  generation: { spent: 'debit', generation: 'credit' },
-  transfer: { sent: 'debit', received: 'credit' },
-  uptime: { uptime: 'credit' },
-  award: { awarded: 'credit' },
-}
-const KINDS = Object.keys(POSTING_RULES) as EntryKind[]
-/** Kinds that only move kudos: their postings sum to 0 and they mint nothing. */
-const MOVING_KINDS: EntryKind[] = ['generation', 'transfer']
-/** Request states in which a request has been paid for. */
-const SETTLED_STATES = ['done', 'cancelled']
-
-// SQL fragments built from the constants above (never from input).
-const quote = (value: string) => `'${value.replaceAll("'", "''")}'`
-const list = (values: readonly string[]) => values.map(quote).join(', ')
-const COLUMNS = ['balance', ...Object.values(CATEGORY_COLUMN)]
-const POSTING_FITS_KIND = KINDS.map((kind) => {
-  const allowed = Object.entries(POSTING_RULES[kind]).map(([category, side]) =>
-    `(p.category = ${quote(category)} and p.amount ${side === 'debit' ? '<=' : '>='} 0)`)
-  return `(e.kind = ${quote(kind)} and (${allowed.join(' or ')}))`
-}).join(' or ')
-
-/** Audits the ledger in `sqlite` (a better-sqlite3 handle, read-only or not); writes nothing. */
-export function auditLedger(sqlite: Database.Database): AuditReport {
-  return sqlite.transaction(() => audit(sqlite)).deferred()
-}
-
-function audit(sqlite: Database.Database): AuditReport {
-  const present = new Set((sqlite.prepare(`select name from sqlite_master where type = 'table'`).all() as Array<{ name: string }>).map((row) => row.name))
-  const missing = AUDITED_TABLES.filter((table) => !present.has(table))
-  if (missing.length > 0) throw new NotALedgerError(`not a horde-broker database: no table ${missing.join(', ')}`)
-
-  const all = <T>(query: string, ...params: unknown[]) => sqlite.prepare(query).all(...params) as T[]
-  const one = (query: string) => (sqlite.prepare(query).get() as { v: number }).v
-  const nameOf = sqlite.prepare('select username from users where id = ?').pluck()
-  const who = (id: number) => {
-    const name = nameOf.get(id) as string | undefined
-    return name === undefined ? `user ${id} (no such user)` : `user ${id} (${name})`
-  }
-  const k = formatKudos
-  const problems: string[] = []
-
-  // 1. Balance rows against the replay of their postings.
-  const replayColumns = Object.entries(CATEGORY_COLUMN)
-    .map(([category, column]) => `sum(case when category = ${quote(category)} then abs(amount) else 0 end) as ${column}`)
-  const balanceRows = all<Record<string, number>>(`
-    with replay as (select user_id, sum(amount) as balance, ${replayColumns.join(', ')} from postings group by user_id)
-    select b.user_id as user_id, ${COLUMNS.map((c) => `b.${c} as stored_${c}, coalesce(r.${c}, 0) as replayed_${c}`).join(', ')}
-    from balances b left join replay r on r.user_id = b.user_id
-    where ${COLUMNS.map((c) => `b.${c} is not coalesce(r.${c}, 0)`).join(' or ')}
-    order by b.user_id`)
-  for (const row of balanceRows) {
-    for (const column of COLUMNS) {
-      const stored = row[`stored_${column}`]
-      const replayed = row[`replayed_${column}`]
-      if (stored === replayed) continue
-      const what = column === 'balance' ? 'balance' : `${column} total`
-      const from = column === 'balance' ? 'its postings sum to' : `its ${categoryOf(column)} postings add up to`
-      problems.push(`${who(row.user_id)}: ${what} is ${k(stored)} kudos, but ${from} ${k(replayed)} (off by ${k(stored - replayed)})`)
-    }
-  }
-  for (const row of all<{ user_id: number; n: number; total: number }>(`
-    select user_id, count(*) as n, sum(amount) as total from postings p
-    where not exists (select 1 from balances b where b.user_id = p.user_id) group by user_id order by user_id`)) {
-    problems.push(`${who(row.user_id)}: ${row.n} posting(s) summing to ${k(row.total)} kudos, but no balances row`)
-  }
-  for (const row of all<{ id: number }>(`
-    select id from users u where not exists (select 1 from balances b where b.user_id = u.id)
-      and not exists (select 1 from postings p where p.user_id = u.id) order by id`)) {
-    problems.push(`${who(row.id)}: no balances row (the ledger cannot post to this user)`)
-  }
-  for (const row of all<{ user_id: number; balance: number }>(`
-    select user_id, balance from balances b where not exists (select 1 from users u where u.id = b.user_id) order by user_id`)) {
-    problems.push(`balances row for user ${row.user_id}, who does not exist (balance ${k(row.balance)} kudos)`)
-  }
-
-  // 2. The mint invariant.
-  const minted = one('select coalesce(sum(minted), 0) as v from ledger_entries')
-  const sumBalances = one('select coalesce(sum(balance), 0) as v from balances')
-  if (minted !== sumBalances) {
-    problems.push(`mint invariant broken: balances sum to ${k(sumBalances)} kudos, but entries minted ${k(minted)} (off by ${k(sumBalances - minted)})`)
-  }
-
-  // 3. Entries: kind, postings summing to minted, postings that fit the kind.
-  for (const row of all<{ id: number; kind: string; ref: string | null; minted: number; n: number; total: number }>(`
-    select e.id, e.kind, e.ref, e.minted, count(p.id) as n, coalesce(sum(p.amount), 0) as total
-    from ledger_entries e left join postings p on p.entry_id = e.id group by e.id
-    having e.kind not in (${list(KINDS)}) or n = 0 or total != e.minted
-      or (e.kind in (${list(MOVING_KINDS)}) and e.minted != 0)
-    order by e.id`)) {
-    const entry = describeEntry(row)
-    if (!(KINDS as string[]).includes(row.kind)) problems.push(`${entry} has an unknown kind (expected one of ${KINDS.join(', ')})`)
-    if (row.n === 0) problems.push(`${entry} has no postings`)
-    if ((MOVING_KINDS as string[]).includes(row.kind) && row.minted !== 0) {
-      problems.push(`${entry} mints ${k(row.minted)} kudos, but ${row.kind} entries only move kudos (expected minted 0.000)`)
-    }
-    if (row.total !== row.minted) problems.push(`${entry} is unbalanced: its postings sum to ${k(row.total)} kudos, expected its minted ${k(row.minted)}`)
-  }
-  for (const row of all<{ id: number; entry_id: number; kind: string; ref: string | null; category: string; amount: number; user_id: number }>(`
-    select p.id, p.entry_id, e.kind, e.ref, p.category, p.amount, p.user_id from postings p join ledger_entries e on e.id = p.entry_id
-    where e.kind in (${list(KINDS)}) and not (${POSTING_FITS_KIND}) order by p.id`)) {
-    const rules = Object.entries(POSTING_RULES[row.kind as EntryKind]).map(([category, side]) => `${category} (${side === 'debit' ? 'negative' : 'positive'})`)
-    problems.push(`posting ${row.id} of ${describeEntry({ id: row.entry_id, kind: row.kind, ref: row.ref })}: ${row.category} ${k(row.amount)} kudos for ${who(row.user_id)}, but ${row.kind} entries post only ${rules.join(' and ')}`)
-  }
-  for (const row of all<{ id: number; entry_id: number; user_id: number; amount: number }>(`
-    select id, entry_id, user_id, amount from postings p where not exists (select 1 from ledger_entries e where e.id = p.entry_id) order by id`)) {
-    problems.push(`posting ${row.id} (${k(row.amount)} kudos for ${who(row.user_id)}) belongs to entry ${row.entry_id}, which does not exist`)
-  }
-
-  // 4. Generation settlements: one per paid request, for exactly what it paid.
-  for (const row of all<{ ref: string; n: number; ids: string }>(`
-    select ref, count(*) as n, group_concat(id, ', ') as ids from ledger_entries
-    where kind = 'generation' and ref is not null group by ref having count(*) > 1 order by min(id)`)) {
-    problems.push(`request ${row.ref} is settled ${row.n} times: generation entries ${row.ids}`)
-  }
-  for (const row of all<{ id: number }>(`select id from ledger_entries where kind = 'generation' and ref is null order by id`)) {
-    problems.push(`generation entry ${row.id} has no ref: it settles no request, and the (kind, ref) index cannot stop it from repeating`)
-  }
-  for (const row of all<{ id: number; ref: string; found: number; state: string | null; kudos: number | null; requester: number | null; credit: number; debit: number; payers: string | null; stranger: number }>(`
-    select e.id, e.ref, r.id is not null as found, r.state, r.kudos, r.user_id as requester,
-      coalesce(sum(case when p.category = 'generation' then p.amount end), 0) as credit,
-      coalesce(sum(case when p.category = 'spent' then -p.amount end), 0) as debit,
-      group_concat(distinct case when p.category = 'spent' then p.user_id end) as payers,
-      coalesce(sum(p.category = 'spent' and p.user_id is not r.user_id), 0) as stranger
-    from ledger_entries e left join requests r on r.id = e.ref left join postings p on p.entry_id = e.id
-    where e.kind = 'generation' and e.ref is not null group by e.id
-    having not found or r.state not in (${list(SETTLED_STATES)}) or credit is not coalesce(r.kudos, 0)
-      or debit is not coalesce(r.kudos, 0) or stranger > 0
-    order by e.id`)) {
-    if (!row.found) {
-      problems.push(`generation entry ${row.id} settles request ${row.ref}, which does not exist (it moved ${k(row.credit)} kudos)`)
-      continue
-    }
-    if (!SETTLED_STATES.includes(row.state ?? '')) {
-      const why = row.state === 'failed' || row.state === 'expired' ? 'a failed or expired request pays nothing' : 'only done or cancelled requests are settled'
-      problems.push(`generation entry ${row.id} settles request ${row.ref}, which is ${row.state}: ${why} (it moved ${k(row.credit)} kudos)`)
-      continue
-    }
-    const expected = row.kudos ?? 0
-    if (row.credit !== expected || row.debit !== expected) {
-      problems.push(`request ${row.ref} (${row.state}): settlement entry ${row.id} credits ${k(row.credit)} kudos to the worker's owner and charges ${k(row.debit)}, expected requests.kudos ${k(expected)} for both`)
-    }
-    if (row.stranger > 0) {
-      problems.push(`request ${row.ref}: settlement entry ${row.id} charges ${(row.payers ?? '').split(',').map((id) => who(Number(id))).join(', ')}, but the request belongs to ${who(row.requester ?? -1)}`)
-    }
-  }
-  for (const row of all<{ id: string; state: string; kudos: number }>(`
-    select id, state, kudos from requests r where state in (${list(SETTLED_STATES)}) and kudos > 0
-      and not exists (select 1 from ledger_entries e where e.kind = 'generation' and e.ref = r.id) order by created_at, id`)) {
-    problems.push(`request ${row.id} (${row.state}) records ${k(row.kudos)} kudos paid, but has no generation entry`)
-  }
-  for (const row of all<{ id: string; state: string; kudos: number }>(`select id, state, kudos from requests where kudos < 0 order by created_at, id`)) {
-    problems.push(`request ${row.id} (${row.state}) records a negative payment of ${k(row.kudos)} kudos`)
-  }
-
-  // 5. Transfers: each row and its entry tell the same story.
-  for (const row of all<{ id: number; sender_id: number; recipient_id: number; amount: number; idempotency_key: string; entry_id: number; kind: string | null; ref: string | null; n: number; taken: number; given: number }>(`
-    select t.id, t.sender_id, t.recipient_id, t.amount, t.idempotency_key, t.entry_id, e.kind, e.ref,
-      (select count(*) from postings p where p.entry_id = t.entry_id) as n,
-      (select coalesce(sum(-p.amount), 0) from postings p where p.entry_id = t.entry_id and p.category = 'sent' and p.user_id = t.sender_id) as taken,
-      (select coalesce(sum(p.amount), 0) from postings p where p.entry_id = t.entry_id and p.category = 'received' and p.user_id = t.recipient_id) as given
-    from transfers t left join ledger_entries e on e.id = t.entry_id
-    where e.id is null or e.kind is not 'transfer' or e.ref is not (t.sender_id || ':' || t.idempotency_key)
-      or n != 2 or taken != t.amount or given != t.amount or t.amount <= 0 or t.sender_id = t.recipient_id
-    order by t.id`)) {
-    const transfer = `transfer ${row.id} (${k(row.amount)} kudos from ${who(row.sender_id)} to ${who(row.recipient_id)})`
-    if (row.kind === null) {
-      problems.push(`${transfer} points to entry ${row.entry_id}, which does not exist`)
-      continue
-    }
-    if (row.kind !== 'transfer') problems.push(`${transfer} points to entry ${row.entry_id}, a ${row.kind} entry, not a transfer`)
-    const expectedRef = `${row.sender_id}:${row.idempotency_key}`
-    if (row.ref !== expectedRef) problems.push(`${transfer}: entry ${row.entry_id} has ref ${JSON.stringify(row.ref)}, expected ${JSON.stringify(expectedRef)}`)
-    if (row.n !== 2 || row.taken !== row.amount || row.given !== row.amount) {
-      problems.push(`${transfer}: entry ${row.entry_id} takes ${k(row.taken)} from the sender and gives ${k(row.given)} to the recipient in ${row.n} posting(s), expected exactly ${k(row.amount)} each way in 2 postings`)
-    }
-    if (row.amount <= 0) problems.push(`${transfer} moves a non-positive amount`)
-    if (row.sender_id === row.recipient_id) problems.push(`${transfer} is a transfer to oneself`)
-  }
-  for (const row of all<{ entry_id: number; ids: string }>(`
-    select entry_id, group_concat(id, ', ') as ids from transfers group by entry_id having count(*) > 1 order by entry_id`)) {
-    problems.push(`transfers ${row.ids} share entry ${row.entry_id}: each transfer must have its own entry`)
-  }
-  // `not in`, not a correlated `not exists`: transfers.entry_id has no index, and SQLite builds
-  // one for the subquery once instead of scanning every transfer for every entry.
-  for (const row of all<{ id: number; kind: string; ref: string | null }>(`
-    select id, kind, ref from ledger_entries where kind = 'transfer'
-      and id not in (select entry_id from transfers where entry_id is not null) order by id`)) {
-    problems.push(`${describeEntry(row)} has no transfers row`)
-  }
-
-  return {
-    ok: problems.length === 0,
-    users: one('select count(*) as v from users'),
-    entries: one('select count(*) as v from ledger_entries'),
-    postings: one('select count(*) as v from postings'),
-    minted,
-    sumBalances,
-    problems,
-  }
-}
-
-function describeEntry(entry: { id: number; kind: string; ref: string | null }): string {
-  return `entry ${entry.id} (${entry.kind}${entry.ref === null ? '' : `, ref ${entry.ref}`})`
-}
-
-function categoryOf(column: string): string {
-  return Object.entries(CATEGORY_COLUMN).find(([, c]) => c === column)?.[0] ?? column
+/** Audits the ledger behind `store`; writes nothing. Throws `NotALedgerError` for a file that is not a broker database. */
+export function auditLedger(store: Pick<AuditStore, 'run'>): Promise<AuditReport> {
+  return store.run()
 }

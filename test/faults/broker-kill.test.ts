@@ -31,7 +31,7 @@ t.test('broker kill -9 in the middle of 50 streams: every request ends once, the
   t.same(refused, [], 'all streams accepted')
   await eventually(() => fleet.jobs >= STREAMS, 60_000, 'the streams to start')
   await sleep(300)
-  const settledBefore = generationEntries(broker.dbFile).size
+  const settledBefore = (await generationEntries(broker.dbFile)).size
   const inFlight = fleet.jobs - settledBefore
   await broker.kill()
   await broker.restart()
@@ -64,7 +64,7 @@ t.test('broker kill -9 after settling but before completing in Redis: the jobs c
   process.kill(redis.pid!, 'SIGSTOP')
   let resumed = false
   t.teardown(() => { if (!resumed) process.kill(redis.pid!, 'SIGCONT') })
-  await eventually(() => ids.every((id) => generationEntries(broker.dbFile).get(id) === 1), 60_000, 'every job settled in SQLite')
+  await eventually(async () => { const entries = await generationEntries(broker.dbFile); return ids.every((id) => entries.get(id) === 1) }, 60_000, 'every job settled in SQLite')
   await broker.kill()
   process.kill(redis.pid!, 'SIGCONT')
   resumed = true

@@ -27,7 +27,7 @@ t.test('Redis FLUSHALL during load: every accepted request ends once, audit ok',
   t.same(first.refused, [], 'submissions before the fault are accepted')
   await eventually(() => fleet.jobs >= 20, 60_000, 'streams to start')
   await sleep(300)
-  const settledBefore = generationEntries(broker.dbFile).size
+  const settledBefore = (await generationEntries(broker.dbFile)).size
 
   const admin = new Redis(redis.url)
   t.teardown(() => admin.quit())

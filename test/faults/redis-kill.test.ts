@@ -37,7 +37,7 @@ t.test('Redis kill -9 and restart from its AOF during load: every request ends o
   t.same(first.refused, [], 'submissions before the fault are accepted')
   await eventually(() => fleet.jobs >= FIRST, 60_000, 'streams to start')
   await sleep(300)
-  const settledBefore = generationEntries(broker.dbFile).size
+  const settledBefore = (await generationEntries(broker.dbFile)).size
 
   await redis.kill()
   // Submissions while Redis is down are recorded in SQLite and wait for Redis to answer.

@@ -5,7 +5,8 @@
  * moved once, and the ledger audit passes.
  */
 import t from 'tap'
-import Database from 'better-sqlite3'
+import { openAuditStore } from '../../src/store/sqlite/audit.js'
+import { createSqliteStore } from '../../src/store/sqlite/index.js'
 import { openDb } from '../../src/db/open.js'
 import { createLedger } from '../../src/ledger/ledger.js'
 import { toMilli } from '../../src/ledger/amounts.js'
@@ -25,9 +26,9 @@ t.test('a transfer retried 10 + 10 times with one key, across a kill -9: one tra
   const bob = await registerUser(broker.url, 'bob')
   // Alice's starting kudos: an award, posted through the ledger on the broker's own file
   // (WAL: a second writer process waits for the lock rather than failing).
-  const side = openDb(broker.dbFile)
-  createLedger(side.db).post({ kind: 'award', memo: 'test set-up', postings: [{ userId: alice.id, amount: toMilli(100), category: 'awarded' }] })
-  side.close()
+  const side = createSqliteStore(openDb(broker.dbFile))
+  await createLedger(side).award({ userId: alice.id, amount: toMilli(100), memo: 'test set-up' })
+  await side.close()
 
   const send = () => api(broker.url, 'POST', '/v1/kudos/transfers', {
     key: alice.key, body: { to: 'bob', amount: AMOUNT, memo: 'thanks' }, headers: { 'idempotency-key': KEY },
@@ -58,13 +59,13 @@ t.test('a transfer retried 10 + 10 times with one key, across a kill -9: one tra
   const conflict = await api(broker.url, 'POST', '/v1/kudos/transfers', { key: alice.key, body: { to: 'bob', amount: 1 }, headers: { 'idempotency-key': KEY } })
   t.equal(conflict.status, 409)
 
-  const sqlite = new Database(broker.dbFile, { readonly: true })
-  const rows = (sqlite.prepare('select count(*) as n from transfers where idempotency_key = ?').get(KEY) as { n: number }).n
-  const entries = (sqlite.prepare("select count(*) as n from ledger_entries where kind = 'transfer'").get() as { n: number }).n
-  sqlite.close()
+  const { audit, close } = openAuditStore(broker.dbFile)
+  const rows = await audit.countTransfers(KEY)
+  const entries = await audit.countEntries('transfer')
+  close()
   t.equal(rows, 1, 'one transfers row')
   t.equal(entries, 1, 'one transfer entry in the ledger')
-  const report = auditFile(broker.dbFile)
+  const report = await auditFile(broker.dbFile)
   t.ok(report.ok, report.problems.join('\n') || 'audit ok')
   writeFigures({
     name: 'transfer-retries', file: 'test/faults/transfer-retries.test.ts',

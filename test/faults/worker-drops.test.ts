@@ -127,7 +127,7 @@ t.test(`workers dropping mid-job at random points, ${RUNS} seeded runs x ${JOBS}
       t.equal(mine[0]?.type, 'done', `run ${seed}: ${id} is done`)
       t.equal(mine[0]?.text, finishedWith.get(id), `run ${seed}: ${id} carries the finishing attempt's text`)
     }
-    const entries = generationEntries(dbFile)
+    const entries = await generationEntries(dbFile)
     t.ok(ids.every((id) => entries.get(id) === 1), `run ${seed}: one generation entry per request`)
   }
 

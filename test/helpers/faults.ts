@@ -7,8 +7,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import Database from 'better-sqlite3'
 import { auditLedger, type AuditReport } from '../../src/ledger/audit.js'
+import { openAuditStore } from '../../src/store/sqlite/audit.js'
 import { api, sleep } from './harness.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -50,25 +50,22 @@ export function writeFigures(figures: FaultFigures): void {
 }
 
 /** Audits a broker's SQLite file from outside the broker (read-only, like the CLI). */
-export function auditFile(file: string): AuditReport {
-  const sqlite = new Database(file, { readonly: true, fileMustExist: true })
+export async function auditFile(file: string): Promise<AuditReport> {
+  const { audit, close } = openAuditStore(file)
   try {
-    sqlite.pragma('busy_timeout = 5000')
-    return auditLedger(sqlite)
+    return await auditLedger(audit)
   } finally {
-    sqlite.close()
+    close()
   }
 }
 
 /** Generation entries per request id, read from the broker's SQLite file. */
-export function generationEntries(file: string): Map<string, number> {
-  const sqlite = new Database(file, { readonly: true, fileMustExist: true })
+export async function generationEntries(file: string): Promise<Map<string, number>> {
+  const { audit, close } = openAuditStore(file)
   try {
-    sqlite.pragma('busy_timeout = 5000')
-    const rows = sqlite.prepare("select ref, count(*) as n from ledger_entries where kind = 'generation' group by ref").all() as Array<{ ref: string; n: number }>
-    return new Map(rows.map((row) => [row.ref, row.n]))
+    return await audit.settlementsByRequest()
   } finally {
-    sqlite.close()
+    close()
   }
 }
 
@@ -115,7 +112,7 @@ export async function checkOutcome(t: Tap, options: { url: string; key: string; 
   const views = await waitAllEnded(options.url, options.key, ids, options.timeoutMs ?? 120_000)
   const stuck = ids.filter((id) => !views.has(id))
   t.same(stuck, [], 'no accepted request is stuck')
-  const entries = generationEntries(options.dbFile)
+  const entries = await generationEntries(options.dbFile)
   let done = 0
   let failed = 0
   let settlements = 0
@@ -138,7 +135,7 @@ export async function checkOutcome(t: Tap, options: { url: string; key: string; 
   }
   t.equal(doubleSettled, 0, 'no request settled twice')
   t.equal(done + failed, ids.length - stuck.length, 'every ended request is done or failed')
-  const report = auditFile(options.dbFile)
+  const report = await auditFile(options.dbFile)
   t.ok(report.ok, `ledger audit: ${report.problems.slice(0, 10).join('\n') || 'ok'}`)
   return {
     accepted: ids.length, done, failed, stuck: stuck.length, settlements, doubleSettled,

@@ -111,39 +111,44 @@ export async function registerUser(base: string, username: string): Promise<{ id
   return { id: answer.body.id, username, key: answer.body.apikey }
 }
 
-/** Mints kudos for a user through the ledger (an admin award), for setting up balances. */
-export function grant(broker: Broker, userId: number, kudos: number): void {
-  broker.services.ledger.post({ kind: 'award', memo: 'test set-up', postings: [{ userId, amount: toMilli(kudos), category: 'awarded' }] })
+/** Mints kudos for a user: the ledger's award (as a moderator's award would), for setting up balances. */
+export async function grant(broker: Broker, userId: number, kudos: number): Promise<void> {
+  await broker.services.ledger.award({ userId, amount: toMilli(kudos), memo: 'test set-up' })
 }
 
 /**
- * Sets a user's balance to exactly `kudos` (negative allowed): an award up, or a balanced
- * transfer-kind entry down to a sink account (which keeps the mint invariant true).
+ * Sets a user's balance to exactly `kudos` (negative allowed): an award up; down, a transfer
+ * to a sink account. No operation but a paid generation takes a balance below zero, so a
+ * negative target is reached with a balanced transfer-kind entry to the sink instead (which
+ * keeps the mint invariant true).
  */
-export function setBalance(broker: Broker, userId: number, kudos: number): void {
-  const delta = toMilli(kudos) - (broker.services.ledger.account(userId)?.balance ?? 0)
-  if (delta > 0) grant(broker, userId, delta / 1000)
-  if (delta < 0) {
-    let sink = broker.services.accounts.byName('test-sink')
-    sink ??= broker.services.accounts.createUser('test-sink')
-    broker.services.ledger.post({ kind: 'transfer', ref: `set-balance-${userId}-${Date.now()}-${Math.random()}`, memo: 'test set-up', postings: [
-      { userId, amount: delta, category: 'sent', counterpartyId: sink.id },
-      { userId: sink.id, amount: -delta, category: 'received', counterpartyId: userId },
-    ] })
+export async function setBalance(broker: Broker, userId: number, kudos: number): Promise<void> {
+  const { accounts, ledger, transfers } = broker.services
+  const delta = toMilli(kudos) - ((await ledger.account(userId))?.balance ?? 0)
+  if (delta > 0) await grant(broker, userId, delta / 1000)
+  if (delta >= 0) return
+  const sink = (await accounts.byName('test-sink')) ?? (await accounts.createUser('test-sink'))
+  const ref = `set-balance-${userId}-${Date.now()}-${Math.random()}`
+  // The Anonymous account cannot send transfers.
+  if (kudos >= 0 && userId !== 0) {
+    await transfers.transfer({ senderId: userId, to: sink.id, amount: String(-delta / 1000), idempotencyKey: ref, memo: 'test set-up' })
+    return
   }
+  await ledger.post({ kind: 'transfer', ref, memo: 'test set-up', postings: [
+    { userId, amount: delta, category: 'sent', counterpartyId: sink.id },
+    { userId: sink.id, amount: -delta, category: 'received', counterpartyId: userId },
+  ] })
 }
 
 /** A user's balance in kudos, read from the ledger. */
-export function balanceOf(broker: Broker, userId: number): number {
-  return (broker.services.ledger.account(userId)?.balance ?? 0) / 1000
+export async function balanceOf(broker: Broker, userId: number): Promise<number> {
+  return ((await broker.services.ledger.account(userId))?.balance ?? 0) / 1000
 }
 
-/** The invariant: the sum of all balances equals all kudos ever minted. */
-export function ledgerInvariant(broker: Broker): { sumBalances: number; minted: number } {
-  const sqlite = broker.services.sqlite
-  const sumBalances = (sqlite.prepare('select coalesce(sum(balance), 0) as s from balances').get() as { s: number }).s
-  const minted = (sqlite.prepare('select coalesce(sum(minted), 0) as s from ledger_entries').get() as { s: number }).s
-  return { sumBalances, minted }
+/** The mint invariant as the audit finds it: the sum of all balances against all kudos ever minted, and any problem. */
+export async function ledgerInvariant(broker: Broker): Promise<{ sumBalances: number; minted: number; problems: string[] }> {
+  const report = await broker.services.store.audit.run()
+  return { sumBalances: report.sumBalances, minted: report.minted, problems: report.problems }
 }
 
 export function sleep(ms: number): Promise<void> {

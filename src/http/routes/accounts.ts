@@ -1,13 +1,11 @@
 /** Registration, the caller's own account and keys, and public user lookups. */
 import type { FastifyInstance } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
-import { desc, eq, sql } from 'drizzle-orm'
-import { balances, users } from '../../db/schema.js'
 import { BrokerError } from '../../errors.js'
 import type { Services } from '../../services.js'
 import { requireUser } from '../guards.js'
 import { Paging, PublicUser, Totals, errorResponses } from '../schemas.js'
-import { entryView, publicUserView, totalsView } from '../views.js'
+import { entryView, publicUserView, totalsView } from '../../protocol/views.js'
 
 const Register = Type.Object({ username: Type.String({ minLength: 2, maxLength: 32 }) }, { additionalProperties: false })
 const NewKey = Type.Object({
@@ -20,7 +18,7 @@ const UserList = Type.Object({
 }, { additionalProperties: false })
 
 export function registerAccountRoutes(app: FastifyInstance, services: Services): void {
-  const { accounts, ledger, db } = services
+  const { accounts, ledger, store } = services
 
   app.post<{ Body: Static<typeof Register> }>('/v1/users', {
     // Per address, counted in Redis: accounts are free, but not by the thousand.
@@ -30,7 +28,7 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
       response: { 201: Type.Object({ id: Type.Integer(), username: Type.String(), apikey: Type.String(), created_at: Type.String() }), ...errorResponses },
     },
   }, async (request, reply) => {
-    const { user, key } = accounts.register(request.body.username)
+    const { user, key } = await accounts.register(request.body.username)
     return reply.status(201).send({ id: user.id, username: user.username, apikey: key.key, created_at: new Date(user.createdAt).toISOString() })
   })
 
@@ -41,9 +39,9 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
     },
   }, async (request) => {
     const principal = request.principal
-    const user = accounts.byId(principal.userId)
+    const user = await accounts.byId(principal.userId)
     if (!user) throw new BrokerError('unknown_user')
-    const account = ledger.account(user.id)
+    const account = await ledger.account(user.id)
     return { ...publicUserView(user, account?.balance ?? 0), anonymous: principal.anonymous, totals: totalsView(account), scopes: [...principal.scopes] }
   })
 
@@ -52,14 +50,14 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
     schema: { summary: 'The caller\'s ledger postings, newest first; page with `before`', tags: ['accounts'], querystring: Paging },
   }, async (request) => {
     const principal = requireUser(request, 'read')
-    const entries = ledger.entries(principal.userId, { before: request.query.before, limit: request.query.limit })
+    const entries = await ledger.entries(principal.userId, { before: request.query.before, limit: request.query.limit })
     const last = entries.at(-1)
     return { entries: entries.map(entryView), next_before: entries.length === (request.query.limit ?? 50) && last ? last.postingId : null }
   })
 
   app.get('/v1/users/me/keys', { config: { auth: 'read' }, schema: { summary: 'The caller\'s API keys (never the secrets)', tags: ['accounts'] } }, async (request) => {
     const principal = requireUser(request, 'read')
-    return { keys: accounts.listKeys(principal.userId).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, created_at: new Date(k.createdAt).toISOString(), revoked_at: k.revokedAt ? new Date(k.revokedAt).toISOString() : null })) }
+    return { keys: (await accounts.listKeys(principal.userId)).map((k) => ({ id: k.id, name: k.name, prefix: k.prefix, scopes: k.scopes, created_at: new Date(k.createdAt).toISOString(), revoked_at: k.revokedAt ? new Date(k.revokedAt).toISOString() : null })) }
   })
 
   app.post<{ Body: Static<typeof NewKey> }>('/v1/users/me/keys', {
@@ -69,7 +67,7 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
     const principal = requireUser(request)
     // A key cannot mint a key stronger than itself.
     if (principal.scopes.size < 4) throw new BrokerError('insufficient_scope', 'Only a key with every scope can create keys')
-    const key = accounts.issueKey(principal.userId, request.body.name, request.body.scopes)
+    const key = await accounts.issueKey(principal.userId, request.body.name, request.body.scopes)
     return reply.status(201).send({ id: key.id, name: key.name, scopes: key.scopes, apikey: key.key, created_at: new Date(key.createdAt).toISOString() })
   })
 
@@ -79,7 +77,7 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
   }, async (request, reply) => {
     const principal = requireUser(request)
     if (principal.scopes.size < 4) throw new BrokerError('insufficient_scope', 'Only a key with every scope can revoke keys')
-    if (!accounts.revokeKey(principal.userId, request.params.id)) throw new BrokerError('not_found', 'No such active key')
+    if (!(await accounts.revokeKey(principal.userId, request.params.id))) throw new BrokerError('not_found', 'No such active key')
     return reply.status(204).send()
   })
 
@@ -88,10 +86,7 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
   }, async (request) => {
     const limit = request.query.limit ?? 50
     const offset = request.query.offset ?? 0
-    const rows = db.select({ id: users.id, username: users.username, createdAt: users.createdAt, roles: users.roles, balance: balances.balance })
-      .from(users).innerJoin(balances, eq(balances.userId, users.id))
-      .orderBy(desc(balances.balance), users.id).limit(limit).offset(offset).all()
-    const total = db.select({ n: sql<number>`count(*)` }).from(users).get()?.n ?? 0
+    const [rows, total] = await Promise.all([store.accounts.byBalance(limit, offset), store.accounts.countUsers()])
     return { users: rows.map((row) => publicUserView(row, row.balance)), total }
   })
 
@@ -103,8 +98,8 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
     },
   }, async (request) => {
     const key = request.params.user
-    const user = /^\d{1,15}$/.test(key) ? accounts.byId(Number(key)) : accounts.byName(key)
+    const user = /^\d{1,15}$/.test(key) ? await accounts.byId(Number(key)) : await accounts.byName(key)
     if (!user) throw new BrokerError('unknown_user')
-    return publicUserView(user, ledger.account(user.id)?.balance ?? 0)
+    return publicUserView(user, (await ledger.account(user.id))?.balance ?? 0)
   })
 }

@@ -5,7 +5,7 @@ import type { Services } from '../../services.js'
 import { requireRole, requireUser } from '../guards.js'
 import { Amount, errorResponses } from '../schemas.js'
 import { toKudos } from '../../ledger/amounts.js'
-import { transferView } from '../views.js'
+import { transferView } from '../../protocol/views.js'
 
 export { transferView }
 
@@ -28,7 +28,7 @@ export function registerKudosRoutes(app: FastifyInstance, services: Services): v
   }, async (request, reply) => {
     const principal = requireUser(request, 'transfer')
     const key = request.headers['idempotency-key']
-    const result = transfers.transfer({
+    const result = await transfers.transfer({
       senderId: principal.userId,
       to: request.body.to,
       amount: request.body.amount,
@@ -46,7 +46,7 @@ export function registerKudosRoutes(app: FastifyInstance, services: Services): v
   }, async (request, reply) => {
     const principal = requireRole(request, ['moderator', 'admin'])
     requireUser(request, 'transfer')
-    const result = transfers.award({ actorId: principal.userId, to: request.body.to, amount: request.body.amount, memo: request.body.memo })
+    const result = await transfers.award({ actorId: principal.userId, to: request.body.to, amount: request.body.amount, memo: request.body.memo })
     request.log.warn({ award: result.entryId, actor: principal.userId, to: result.to.id, amount: result.amount }, 'kudos awarded')
     return reply.status(201).send({ entry_id: result.entryId, to: result.to, amount: toKudos(result.amount), memo: request.body.memo })
   })

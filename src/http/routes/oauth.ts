@@ -154,11 +154,11 @@ export async function registerOAuthRoutes(app: FastifyInstance, services: Servic
     if (intent.m === 'link') {
       // Link only into the account that asked, still logged in in this browser.
       if (!request.session || request.session.userId !== intent.u) throw new BrokerError('login_required', 'Log in again before linking another login')
-      identities.link(request.session.userId, profile)
+      await identities.link(request.session.userId, profile)
       request.log.info({ user: request.session.userId, provider }, 'login linked')
       return reply.redirect('/account?done=linked', 303)
     }
-    const { user, created } = identities.login(profile)
+    const { user, created } = await identities.login(profile)
     sessions.start(reply, user.id)
     request.log.info({ user: user.id, provider, created }, 'logged in')
     return reply.redirect(intent.n, 303)

@@ -3,13 +3,13 @@ import type { FastifyInstance } from 'fastify'
 import type { Services } from '../../services.js'
 
 export function registerOpsRoutes(app: FastifyInstance, services: Services): void {
-  const { sqlite, redis, metrics } = services
+  const { store, redis, metrics } = services
 
   app.get('/health', { schema: { summary: 'Database and Redis health', tags: ['ops'] } }, async (_request, reply) => {
     let db = false
     let redisOk = false
     try {
-      db = sqlite.prepare('select 1 as ok').get() !== undefined
+      db = await store.health()
     } catch { db = false }
     try {
       redisOk = (await Promise.race([redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000))])) === 'PONG'

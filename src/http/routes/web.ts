@@ -8,8 +8,6 @@ import { createHash, randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { desc, eq, inArray } from 'drizzle-orm'
-import { transfers as transfersTable, users, workers } from '../../db/schema.js'
 import { BrokerError, isBrokerError } from '../../errors.js'
 import { toKudos } from '../../ledger/amounts.js'
 import type { Services } from '../../services.js'
@@ -20,7 +18,7 @@ import { homePage } from '../../web/pages/home.js'
 import { errorPage, loginPage } from '../../web/pages/login.js'
 import { playgroundPage } from '../../web/pages/playground.js'
 import { safeNext } from '../../web/security.js'
-import { toBrokerError } from '../app.js'
+import { toBrokerError } from '../error-answer.js'
 import type { Sessions } from '../session.js'
 import { registerOAuthRoutes } from './oauth.js'
 
@@ -80,7 +78,7 @@ const DONE_MESSAGES: Record<string, string> = {
 export const LEDGER_PAGE = 25
 
 export async function registerWebRoutes(root: FastifyInstance, services: Services, sessions: Sessions): Promise<void> {
-  const { accounts, ledger, db, identities, transfers, config } = services
+  const { accounts, ledger, store, identities, transfers, config } = services
   const staticFiles = loadStatic()
   const models = loadModels(config.modelsFile)
 
@@ -138,27 +136,28 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
       return { userId: request.session.userId }
     }
 
-    function accountModel(request: FastifyRequest, userId: number, extra: Partial<AccountPageModel> & { before?: number } = {}): AccountPageModel {
-      const user = accounts.byId(userId)
+    async function accountModel(request: FastifyRequest, userId: number, extra: Partial<AccountPageModel> & { before?: number } = {}): Promise<AccountPageModel> {
+      const user = await accounts.byId(userId)
       if (!user) throw new BrokerError('unknown_user')
       const before = extra.before
-      const entries = ledger.entries(userId, { before, limit: LEDGER_PAGE })
+      const entries = await ledger.entries(userId, { before, limit: LEDGER_PAGE })
       const ids = [...new Set(entries.map((e) => e.counterpartyId).filter((id): id is number => id !== null))]
-      const names = new Map(ids.length === 0 ? [] : db.select({ id: users.id, username: users.username }).from(users).where(inArray(users.id, ids)).all().map((u) => [u.id, u.username] as const))
-      const linked = identities.forUser(userId)
+      const [counterparties, linked, account, keys, workers] = await Promise.all([
+        accounts.byIds(ids), identities.forUser(userId), ledger.account(userId), accounts.listKeys(userId), store.workers.byOwner(userId),
+      ])
+      const names = new Map(counterparties.map((u) => [u.id, u.username] as const))
       const linkedProviders = new Set(linked.map((i) => i.provider))
       const v = viewer(request)
       return {
         viewer: { ...v, csrf: v.csrf ?? '' },
         username: user.username,
         createdAt: user.createdAt,
-        account: ledger.account(userId),
-        keys: accounts.listKeys(userId),
+        account,
+        keys,
         entries: entries.map((e) => ({ ...e, counterparty: e.counterpartyId === null ? null : names.get(e.counterpartyId) ?? `#${e.counterpartyId}` })),
         nextBefore: entries.length === LEDGER_PAGE ? entries.at(-1)!.postingId : null,
         paged: before !== undefined,
-        workers: db.select({ name: workers.name, uptimeMs: workers.uptimeMs, jobs: workers.jobs, tokens: workers.tokens, earned: workers.earned, lastSeenAt: workers.lastSeenAt })
-          .from(workers).where(eq(workers.ownerId, userId)).orderBy(desc(workers.earned)).all(),
+        workers,
         identities: linked,
         linkable: oauth.providers.filter((p) => !linkedProviders.has(p)),
         transfer: extra.transfer ?? { to: '', amount: '', memo: '', idempotencyKey: randomUUID() },
@@ -174,12 +173,12 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
       const done = request.query.done
       if (done && DONE_MESSAGES[done]) notice = { kind: 'ok', text: DONE_MESSAGES[done] }
       if (/^\d{1,15}$/.test(request.query.sent ?? '')) {
-        const sent = db.select().from(transfersTable).where(eq(transfersTable.id, Number(request.query.sent))).get()
+        const sent = await store.transfers.byId(Number(request.query.sent))
         if (sent && sent.senderId === user.userId) {
-          notice = { kind: 'ok', text: `Sent ${formatKudos(toKudos(sent.amount))} kudos to ${accounts.byId(sent.recipientId)?.username ?? 'them'}.` }
+          notice = { kind: 'ok', text: `Sent ${formatKudos(toKudos(sent.amount))} kudos to ${(await accounts.byId(sent.recipientId))?.username ?? 'them'}.` }
         }
       }
-      return sendPage(reply, accountPage(accountModel(request, user.userId, { before, notice })))
+      return sendPage(reply, accountPage(await accountModel(request, user.userId, { before, notice })))
     })
 
     app.post<{ Body: FormBody }>('/account/keys', { schema: { hide: true } }, async (request, reply) => {
@@ -188,12 +187,12 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
       const name = field(request.body, 'name')
       const scopes = fields(request.body, 'scopes')
       try {
-        const key = accounts.issueKey(user.userId, name, scopes.includes('all') ? ['all'] : scopes)
+        const key = await accounts.issueKey(user.userId, name, scopes.includes('all') ? ['all'] : scopes)
         // The key is in this answer only; the page is never cached (no-store).
-        return sendPage(reply, accountPage(accountModel(request, user.userId, { newKey: key })), 201)
+        return sendPage(reply, accountPage(await accountModel(request, user.userId, { newKey: key })), 201)
       } catch (error) {
         if (!isBrokerError(error)) throw error
-        return sendPage(reply, accountPage(accountModel(request, user.userId, { notice: { kind: 'error', text: error.message } })), error.status)
+        return sendPage(reply, accountPage(await accountModel(request, user.userId, { notice: { kind: 'error', text: error.message } })), error.status)
       }
     })
 
@@ -201,7 +200,7 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
       const user = pageUser(request, reply)
       if (!user) return reply
       const id = /^\d{1,15}$/.test(request.params.id) ? Number(request.params.id) : 0
-      if (!accounts.revokeKey(user.userId, id)) throw new BrokerError('not_found', 'No such active key')
+      if (!(await accounts.revokeKey(user.userId, id))) throw new BrokerError('not_found', 'No such active key')
       return reply.redirect('/account?done=revoked#keys', 303)
     })
 
@@ -217,7 +216,7 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
       try {
         // The one transfer operation, with the key the form was rendered with: a double
         // submit or a retried POST moves the kudos once.
-        const result = transfers.transfer({ senderId: user.userId, to: form.to, amount: form.amount, memo: form.memo || null, idempotencyKey: form.idempotencyKey })
+        const result = await transfers.transfer({ senderId: user.userId, to: form.to, amount: form.amount, memo: form.memo || null, idempotencyKey: form.idempotencyKey })
         request.log.info({ transfer: result.id, from: result.from.id, to: result.to.id, amount: result.amount, replayed: result.replayed }, 'transfer (web)')
         return reply.redirect(`/account?sent=${result.id}`, 303)
       } catch (error) {
@@ -225,7 +224,7 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
         // Same key kept: nothing was stored under it, and a retry of this very form stays
         // idempotent. Unless the key already moved other kudos: then these fields need a new one.
         const kept = error.code === 'idempotency_conflict' ? { ...form, idempotencyKey: randomUUID() } : form
-        return sendPage(reply, accountPage(accountModel(request, user.userId, { transfer: kept, notice: { kind: 'error', text: error.message } })), error.status)
+        return sendPage(reply, accountPage(await accountModel(request, user.userId, { transfer: kept, notice: { kind: 'error', text: error.message } })), error.status)
       }
     })
 

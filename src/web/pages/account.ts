@@ -4,7 +4,7 @@
  * idempotency key generated with the form), linked logins, and the user's workers.
  */
 import type { IssuedKey, KeyView } from '../../accounts/accounts.js'
-import type { Identity } from '../../db/schema.js'
+import type { Identity } from '../../accounts/identities.js'
 import type { Account, EntryView } from '../../ledger/ledger.js'
 import { toKudos } from '../../ledger/amounts.js'
 import { formatDuration, formatKudos, formatTime, html, type SafeHtml } from '../html.js'

@@ -1,0 +1,128 @@
+/**
+ * Generation requests on SQLite. A request is recorded (`accept`) before it is acknowledged
+ * or queued, so the database knows every accepted request; it ends once, either settled by
+ * a worker (`settle`: row, worker counters and payment in one transaction) or ended without
+ * one (`end`). Both check the stored state inside their transaction, so a request that
+ * already ended is never settled or ended again.
+ */
+import type Database from 'better-sqlite3'
+import { ANONYMOUS_ID } from '../../accounts/anonymous.js'
+import { BrokerError } from '../../errors.js'
+import type { RequestParams, RequestRecord, RequestStore, StoredState } from '../ports.js'
+import type { Committer } from './commit.js'
+
+interface RequestRow extends Omit<RequestRecord, 'params' | 'state'> {
+  state: string
+  params: string
+}
+
+const COLUMNS = `id, user_id as userId, state, prompt, params, client_ip as clientIp, created_at as createdAt,
+  finished_at as finishedAt, worker_id as workerId, worker_name as workerName, model, text, tokens, kudos, error,
+  idempotency_key as idempotencyKey`
+
+/** States after which a request is never written again. */
+const FINAL = new Set(['done', 'failed', 'cancelled'])
+
+function toRecord(row: RequestRow): RequestRecord {
+  return { ...row, state: row.state as StoredState, params: JSON.parse(row.params) as RequestParams }
+}
+
+export function createSqliteRequestStore(sqlite: Database.Database, commit: Committer): RequestStore {
+  const byId = sqlite.prepare<[string], RequestRow>(`select ${COLUMNS} from requests where id = ?`)
+  const stateOf = sqlite.prepare<[string], { state: string; userId: number }>('select state, user_id as userId from requests where id = ?')
+  const byKey = sqlite.prepare<[number, string], { id: string; prompt: string; params: string }>(
+    'select id, prompt, params from requests where user_id = ? and idempotency_key = ?')
+  const activeOfUser = sqlite.prepare<[number], { n: number }>("select count(*) as n from requests where user_id = ? and state = 'waiting'")
+  const activeOfAddress = sqlite.prepare<[number, string], { n: number }>(
+    "select count(*) as n from requests where user_id = ? and state = 'waiting' and client_ip = ?")
+  const insert = sqlite.prepare(`insert into requests (id, user_id, state, prompt, params, client_ip, created_at, idempotency_key)
+    values (?, ?, 'waiting', ?, ?, ?, ?, ?)`)
+  const balanceOf = sqlite.prepare<[number], { balance: number }>('select balance from balances where user_id = ?')
+  const settleRow = sqlite.prepare(`update requests set state = ?, text = ?, tokens = ?, kudos = ?, worker_id = ?, worker_name = ?, model = ?,
+    finished_at = ? where id = ?`)
+  const countWorkerJob = sqlite.prepare('update workers set jobs = jobs + 1, tokens = tokens + ?, earned = earned + ? where id = ?')
+  const endRow = sqlite.prepare("update requests set state = ?, finished_at = ?, error = ?, tokens = 0, kudos = 0 where id = ? and state = 'waiting'")
+  const waitingAfter = sqlite.prepare<[string, number], RequestRow>(`select ${COLUMNS} from requests where state = 'waiting' and id > ? order by id limit ?`)
+  const expiredBefore = sqlite.prepare<[number, number], { id: string; userId: number; params: string }>(
+    "select id, user_id as userId, params from requests where state = 'waiting' and created_at < ? limit ?")
+  const usersWaiting = sqlite.prepare<[], { userId: number }>("select distinct user_id as userId from requests where state = 'waiting'")
+  const latestOf = sqlite.prepare<[string], RequestRow>(`select ${COLUMNS} from requests where state = ? order by created_at desc, id desc limit 1`)
+  const latest = sqlite.prepare<[], RequestRow>(`select ${COLUMNS} from requests order by created_at desc, id desc limit 1`)
+  // Counting queries are built per filter on first use and kept: four shapes at most.
+  const counters = new Map<string, Database.Statement<unknown[], { n: number }>>()
+
+  return {
+    accept(request, options) {
+      return commit.run(() => {
+        const params = JSON.stringify(request.params)
+        if (request.idempotencyKey !== null) {
+          const previous = byKey.get(request.userId, request.idempotencyKey)
+          if (previous) {
+            if (previous.prompt !== request.prompt || previous.params !== params) throw new BrokerError('idempotency_conflict')
+            return { id: previous.id, replayed: true, balance: 0 }
+          }
+        }
+        const active = options.perAddress ? activeOfAddress.get(ANONYMOUS_ID, request.clientIp)!.n : activeOfUser.get(request.userId)!.n
+        if (active >= options.cap) {
+          throw new BrokerError('too_many_active', `At most ${options.cap} requests may wait or run at once${options.perAddress ? ' per address for anonymous use' : ''}`)
+        }
+        insert.run(request.id, request.userId, request.prompt, params, request.clientIp, request.createdAt, request.idempotencyKey)
+        return { id: request.id, replayed: false, balance: balanceOf.get(request.userId)?.balance ?? 0 }
+      })
+    },
+
+    settle(s) {
+      return commit.run((scope) => {
+        const row = stateOf.get(s.request)
+        if (!row || FINAL.has(row.state)) return false
+        if (s.entry) scope.post(s.entry)
+        settleRow.run(s.outcome, s.text, s.tokens, s.kudos, s.worker.id, s.worker.name, s.model, s.finishedAt, s.request)
+        countWorkerJob.run(s.tokens, s.kudos, s.worker.id)
+        return true
+      })
+    },
+
+    end(id, state, fields = {}) {
+      return commit.run(() => endRow.run(state, fields.finishedAt ?? Date.now(), fields.error ?? null, id).changes > 0)
+    },
+
+    async byId(id) {
+      const row = byId.get(id)
+      return row && toRecord(row)
+    },
+
+    async state(id) {
+      const row = stateOf.get(id)
+      return row && { state: row.state as StoredState, userId: row.userId }
+    },
+
+    async waitingAfter(after, limit) {
+      return waitingAfter.all(after, limit).map(toRecord)
+    },
+
+    async expiredBefore(cutoff, limit) {
+      return expiredBefore.all(cutoff, limit).map((row) => ({ ...row, params: JSON.parse(row.params) as RequestParams }))
+    },
+
+    async usersWaiting() {
+      return usersWaiting.all().map((row) => row.userId)
+    },
+
+    async count(filter = {}) {
+      const where = [filter.userId !== undefined ? 'user_id = ?' : null, filter.state !== undefined ? 'state = ?' : null].filter((w) => w !== null)
+      const shape = where.join(' and ')
+      let statement = counters.get(shape)
+      if (!statement) {
+        statement = sqlite.prepare<unknown[], { n: number }>(`select count(*) as n from requests${shape ? ` where ${shape}` : ''}`)
+        counters.set(shape, statement)
+      }
+      const args = [filter.userId, filter.state].filter((a) => a !== undefined)
+      return statement.get(...args)!.n
+    },
+
+    async latest(filter = {}) {
+      const row = filter.state === undefined ? latest.get() : latestOf.get(filter.state)
+      return row && toRecord(row)
+    },
+  }
+}
