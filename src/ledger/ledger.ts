@@ -10,7 +10,6 @@ import type { AccountRecord, EntryHeader, EntryView, Store, StoreEvents } from '
 import type { EntryInput, EntryKind } from './posting-rules.js'
 
 export type { BalanceChange, Category, EntryInput, EntryKind, PostingInput } from './posting-rules.js'
-export { CATEGORY_COLUMN } from './posting-rules.js'
 export type { EntryView }
 
 export type LedgerEvents = StoreEvents

@@ -43,18 +43,8 @@ export const MOVING_KINDS: readonly EntryKind[] = ENTRY_KINDS.filter((kind) => !
 /** Kinds whose entries may have no ref (and so may repeat): everything else names what it is about, once. */
 export const REF_OPTIONAL_KINDS: readonly EntryKind[] = ['award']
 
-/** The `balances` column that keeps each category's running total (of absolute amounts). */
-export const CATEGORY_COLUMN = {
-  generation: 'earned_generation',
-  uptime: 'earned_uptime',
-  spent: 'spent',
-  sent: 'sent',
-  received: 'received',
-  awarded: 'awarded',
-} as const satisfies Record<Category, string>
-
-/** Every category, in column order. */
-export const CATEGORIES = Object.keys(CATEGORY_COLUMN) as Category[]
+/** Every category. */
+export const CATEGORIES: readonly Category[] = ['generation', 'uptime', 'spent', 'sent', 'received', 'awarded']
 
 export interface PostingInput {
   userId: number

@@ -15,6 +15,7 @@ const USER_COLUMNS = 'id, username, created_at as createdAt, roles'
 const KEY_COLUMNS = `id, user_id as userId, lookup, secret_hash as secretHash, name, scopes, created_at as createdAt,
   revoked_at as revokedAt`
 
+/** A `users` row (roles as JSON text) as a record. */
 export const toUser = (row: UserRow): UserRecord => ({ ...row, roles: JSON.parse(row.roles) as string[] })
 const toKey = (row: KeyRow): ApiKeyRecord => ({ ...row, scopes: JSON.parse(row.scopes) as string[] })
 
@@ -26,6 +27,7 @@ export interface UserWriter {
   insertKey(key: NewKey): number
 }
 
+/** Prepares the user-creating statements once. */
 export function createUserWriter(sqlite: Database.Database): UserWriter {
   const taken = sqlite.prepare<[string], { id: number }>('select id from users where username_key = ?')
   const insertUser = sqlite.prepare<[string, string, number, string], UserRow>(
@@ -47,6 +49,7 @@ export function createUserWriter(sqlite: Database.Database): UserWriter {
   }
 }
 
+/** The `AccountStore` on SQLite: writes through `commit`, reads prepared once. */
 export function createSqliteAccountStore(sqlite: Database.Database, commit: Committer, users: UserWriter): AccountStore {
   const byId = sqlite.prepare<[number], UserRow>(`select ${USER_COLUMNS} from users where id = ?`)
   const byName = sqlite.prepare<[string], UserRow>(`select ${USER_COLUMNS} from users where username_key = ?`)

@@ -9,9 +9,9 @@
 import Database from 'better-sqlite3'
 import { formatKudos } from '../../ledger/amounts.js'
 import { AUDITED_TABLES, NotALedgerError, type AuditReport } from '../../ledger/audit.js'
-import { CATEGORY_COLUMN, ENTRY_KINDS as KINDS, MOVING_KINDS, POSTING_RULES, type EntryKind } from '../../ledger/posting-rules.js'
+import { ENTRY_KINDS as KINDS, MOVING_KINDS, POSTING_RULES, type EntryKind } from '../../ledger/posting-rules.js'
 import type { AccountRecord, AuditStore, TableCounts } from '../ports.js'
-import { ACCOUNT_COLUMNS } from './ledger.js'
+import { ACCOUNT_COLUMNS, CATEGORY_COLUMN } from './ledger.js'
 
 /** Request states in which a request has been paid for. */
 const SETTLED_STATES = ['done', 'cancelled']

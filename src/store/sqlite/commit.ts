@@ -49,6 +49,7 @@ export interface CommitterOptions {
   onCommit?: (writes: number) => void
 }
 
+/** The group committer on `sqlite`: `post` appends ledger entries, `events` gets their changes after each commit. */
 export function createCommitter(sqlite: Database.Database, post: Poster, events: EventEmitter<StoreEvents>, options: CommitterOptions = {}): Committer {
   const maxBatch = options.maxBatch ?? 500
   let pending: Pending[] = []

@@ -11,6 +11,7 @@ import type { Committer } from './commit.js'
 const COLUMNS = `id, provider, subject, user_id as userId, display_name as displayName, created_at as createdAt,
   last_login_at as lastLoginAt`
 
+/** The `IdentityStore` on SQLite: logins and links through `commit`, creating users with `users`. */
 export function createSqliteIdentityStore(sqlite: Database.Database, commit: Committer, users: UserWriter): IdentityStore {
   const find = sqlite.prepare<[string, string], IdentityRecord>(`select ${COLUMNS} from identities where provider = ? and subject = ?`)
   const touch = sqlite.prepare('update identities set last_login_at = ?, display_name = ? where id = ?')

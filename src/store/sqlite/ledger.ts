@@ -7,9 +7,19 @@
 import type Database from 'better-sqlite3'
 import { ANONYMOUS_ID } from '../../accounts/anonymous.js'
 import { DuplicateEntryError } from '../../ledger/ledger.js'
-import { CATEGORIES, CATEGORY_COLUMN, checkEntry, mintedBy, type BalanceChange, type Category, type EntryInput } from '../../ledger/posting-rules.js'
+import { CATEGORIES, checkEntry, mintedBy, type BalanceChange, type Category, type EntryInput } from '../../ledger/posting-rules.js'
 import type { AccountRecord, EntryHeader, EntryView, LedgerStore } from '../ports.js'
 import type { Committer } from './commit.js'
+
+/** The `balances` column that keeps each category's running total (of absolute amounts). */
+export const CATEGORY_COLUMN = {
+  generation: 'earned_generation',
+  uptime: 'earned_uptime',
+  spent: 'spent',
+  sent: 'sent',
+  received: 'received',
+  awarded: 'awarded',
+} as const satisfies Record<Category, string>
 
 /** Appends one checked entry with its postings and balance updates; returns the changes to publish after commit. */
 export type Poster = (entry: EntryInput) => { entryId: number; changes: BalanceChange[] }
@@ -49,6 +59,7 @@ export function createPoster(sqlite: Database.Database): Poster {
   }
 }
 
+/** The `LedgerStore` on SQLite: appends through `commit` (which posts with `createPoster`), reads prepared once. */
 export function createSqliteLedgerStore(sqlite: Database.Database, commit: Committer): LedgerStore {
   const selectAccount = sqlite.prepare<[number], AccountRecord>(`select ${ACCOUNT_COLUMNS} from balances where user_id = ?`)
   const selectEntry = sqlite.prepare<[number], EntryHeader>(

@@ -27,6 +27,7 @@ function toRecord(row: RequestRow): RequestRecord {
   return { ...row, state: row.state as StoredState, params: JSON.parse(row.params) as RequestParams }
 }
 
+/** The `RequestStore` on SQLite: writes through `commit`, reads prepared once. */
 export function createSqliteRequestStore(sqlite: Database.Database, commit: Committer): RequestStore {
   const byId = sqlite.prepare<[string], RequestRow>(`select ${COLUMNS} from requests where id = ?`)
   const stateOf = sqlite.prepare<[string], { state: string; userId: number }>('select state, user_id as userId from requests where id = ?')

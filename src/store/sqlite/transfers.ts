@@ -11,6 +11,7 @@ import type { Committer } from './commit.js'
 const COLUMNS = `id, sender_id as senderId, recipient_id as recipientId, amount, memo, idempotency_key as idempotencyKey,
   fingerprint, entry_id as entryId, created_at as createdAt`
 
+/** The `TransferStore` on SQLite: transfers and awards through `commit`, reads prepared once. */
 export function createSqliteTransferStore(sqlite: Database.Database, commit: Committer): TransferStore {
   const byKey = sqlite.prepare<[number, string], TransferRecord>(`select ${COLUMNS} from transfers where sender_id = ? and idempotency_key = ?`)
   const byId = sqlite.prepare<[number], TransferRecord>(`select ${COLUMNS} from transfers where id = ?`)

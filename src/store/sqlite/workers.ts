@@ -11,6 +11,7 @@ import type { Committer } from './commit.js'
 const COLUMNS = `id, name, owner_id as ownerId, created_at as createdAt, last_seen_at as lastSeenAt, uptime_ms as uptimeMs,
   jobs, tokens, earned`
 
+/** The `WorkerStore` on SQLite: writes through `commit`, reads prepared once. */
 export function createSqliteWorkerStore(sqlite: Database.Database, commit: Committer): WorkerStore {
   const byName = sqlite.prepare<[string], WorkerRecord>(`select ${COLUMNS} from workers where name = ?`)
   const byOwner = sqlite.prepare<[number], WorkerRecord>(`select ${COLUMNS} from workers where owner_id = ? order by earned desc, id`)
