@@ -16,24 +16,9 @@
  * - transfers: every row has its own transfer entry, with the ref and postings it implies,
  *   and every transfer entry has its row.
  */
-import type { AuditStore } from '../store/ports.js'
+import type { AuditReport, AuditStore } from '../store/ports.js'
 
-export interface AuditReport {
-  /** True when no problem was found. */
-  ok: boolean
-  /** Rows in `users`, the Anonymous account included. */
-  users: number
-  /** Rows in `ledger_entries`. */
-  entries: number
-  /** Rows in `postings`. */
-  postings: number
-  /** Sum of `ledger_entries.minted`, in milli-kudos: all kudos ever created. */
-  minted: number
-  /** Sum of `balances.balance`, in milli-kudos; equal to `minted` in a sound ledger. */
-  sumBalances: number
-  /** One line per problem, naming the row (user, entry, request, transfer), what was expected and what was found. */
-  problems: string[]
-}
+export type { AuditReport }
 
 /** Thrown when the file is not a horde-broker database (a table the audit reads is missing). */
 export class NotALedgerError extends Error {

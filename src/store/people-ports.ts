@@ -3,9 +3,19 @@
  * identities, transfers and awards, the audit. Same rules as src/store/ports.ts (which
  * gathers them into `Store`): named async operations, each atomic, plain records out.
  */
-import type { AuditReport } from '../ledger/audit.js'
 import type { EntryInput, EntryKind } from '../ledger/posting-rules.js'
-import type { AccountRecord } from './ports.js'
+
+/** A balance row: the balance and each category's running total (absolute amounts), milli-kudos. */
+export interface AccountRecord {
+  userId: number
+  balance: number
+  earnedGeneration: number
+  earnedUptime: number
+  spent: number
+  sent: number
+  received: number
+  awarded: number
+}
 
 // --- users and API keys -----------------------------------------------------------------------
 
@@ -146,6 +156,25 @@ export interface TransferStore {
 }
 
 // --- the audit ----------------------------------------------------------------------------
+
+/** What the audit found (src/ledger/audit.ts says what it checks). */
+export interface AuditReport {
+  /** True when no problem was found. */
+  ok: boolean
+  /** Rows in `users`, the Anonymous account included. */
+  users: number
+  /** Rows in `ledger_entries`. */
+  entries: number
+  /** Rows in `postings`. */
+  postings: number
+  /** Sum of `ledger_entries.minted`, in milli-kudos: all kudos ever created. */
+  minted: number
+  /** Sum of `balances.balance`, in milli-kudos; equal to `minted` in a sound ledger. */
+  sumBalances: number
+  /** One line per problem, naming the row (user, entry, request, transfer), what was expected and what was found. */
+  problems: string[]
+}
+
 
 /** Row counts, for the audit's summary and for tests that prove nothing was written. */
 export interface TableCounts {

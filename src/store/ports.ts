@@ -7,12 +7,11 @@
  * postings emit their balance changes on `Store.events` once the write has committed.
  */
 import type { EventEmitter } from 'node:events'
-import type { AuditReport } from '../ledger/audit.js'
 import type { BalanceChange, EntryInput, EntryKind, Category } from '../ledger/posting-rules.js'
 
-export type { AuditReport, BalanceChange, EntryInput, EntryKind, Category }
+export type { BalanceChange, EntryInput, EntryKind, Category }
 export * from './people-ports.js'
-import type { AccountStore, AuditStore, IdentityStore, TransferStore } from './people-ports.js'
+import type { AccountRecord, AccountStore, AuditStore, IdentityStore, TransferStore } from './people-ports.js'
 
 // --- requests -------------------------------------------------------------------------------
 
@@ -155,18 +154,6 @@ export interface WorkerStore {
 }
 
 // --- the ledger -----------------------------------------------------------------------------
-
-/** A balance row: the balance and each category's running total (absolute amounts), milli-kudos. */
-export interface AccountRecord {
-  userId: number
-  balance: number
-  earnedGeneration: number
-  earnedUptime: number
-  spent: number
-  sent: number
-  received: number
-  awarded: number
-}
 
 /** One posting as a user's history shows it. */
 export interface EntryView {

@@ -13,7 +13,6 @@ import type Database from 'better-sqlite3'
 import type { EventEmitter } from 'node:events'
 import type { BalanceChange, EntryInput } from '../../ledger/posting-rules.js'
 import type { StoreEvents } from '../ports.js'
-import type { Poster } from './ledger.js'
 
 /** What a write is handed inside the transaction. */
 export interface WriteScope {
@@ -50,6 +49,9 @@ export interface CommitterOptions {
 }
 
 /** The group committer on `sqlite`: `post` appends ledger entries, `events` gets their changes after each commit. */
+/** Appends one checked entry with its postings and balance updates; returns the changes to publish after commit. */
+export type Poster = (entry: EntryInput) => { entryId: number; changes: BalanceChange[] }
+
 export function createCommitter(sqlite: Database.Database, post: Poster, events: EventEmitter<StoreEvents>, options: CommitterOptions = {}): Committer {
   const maxBatch = options.maxBatch ?? 500
   let pending: Pending[] = []

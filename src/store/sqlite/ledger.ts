@@ -9,7 +9,7 @@ import { ANONYMOUS_ID } from '../../accounts/anonymous.js'
 import { DuplicateEntryError } from '../../ledger/ledger.js'
 import { CATEGORIES, checkEntry, mintedBy, type BalanceChange, type Category, type EntryInput } from '../../ledger/posting-rules.js'
 import type { AccountRecord, EntryHeader, EntryView, LedgerStore } from '../ports.js'
-import type { Committer } from './commit.js'
+import type { Committer, Poster } from './commit.js'
 
 /** The `balances` column that keeps each category's running total (of absolute amounts). */
 export const CATEGORY_COLUMN = {
@@ -21,8 +21,6 @@ export const CATEGORY_COLUMN = {
   awarded: 'awarded',
 } as const satisfies Record<Category, string>
 
-/** Appends one checked entry with its postings and balance updates; returns the changes to publish after commit. */
-export type Poster = (entry: EntryInput) => { entryId: number; changes: BalanceChange[] }
 
 /** The columns of a balance row, as `AccountRecord` names them. */
 export const ACCOUNT_COLUMNS = `user_id as userId, balance, earned_generation as earnedGeneration, earned_uptime as earnedUptime,
