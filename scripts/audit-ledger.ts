@@ -8,7 +8,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { DB_FILE } from '../src/db/open.js'
-import { formatKudos } from '../src/ledger/amounts.js'
+import { formatKudos } from '../src/economy/amounts.js'
 import { auditLedger, NotALedgerError, type AuditReport } from '../src/ledger/audit.js'
 import { isSqliteError, openAuditStore } from '../src/store/sqlite/audit.js'
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseKudos, toMilli } from '../src/ledger/amounts.js'
+import { parseKudos, toMilli } from '../src/economy/amounts.js'
 import { BrokerError } from '../src/errors.js'
 
 t.test('parseKudos accepts positive decimals with at most 3 places', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { checkEntry, mintedBy, type EntryInput } from '../src/ledger/posting-rules.js'
+import { checkEntry, mintedBy, type EntryInput } from '../src/economy/posting-rules.js'
 
 const generation = (spent: number, earned: number): EntryInput => ({
   kind: 'generation', ref: 'req-1',

@@ -5,7 +5,7 @@
  */
 import { createBroker } from '../../src/broker.js'
 import { loadConfig } from '../../src/config.js'
-import { toMilli } from '../../src/ledger/amounts.js'
+import { toMilli } from '../../src/economy/amounts.js'
 
 interface Call {
   cmd: string

@@ -9,7 +9,7 @@
 import Database from 'better-sqlite3'
 import { createAccounts } from '../../src/accounts/accounts.js'
 import { openDb } from '../../src/db/open.js'
-import { toMilli } from '../../src/ledger/amounts.js'
+import { toMilli } from '../../src/economy/amounts.js'
 import { createLedger } from '../../src/ledger/ledger.js'
 import { createTransfers } from '../../src/ledger/transfers.js'
 import { createSqliteStore } from '../../src/store/sqlite/index.js'

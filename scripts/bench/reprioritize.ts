@@ -11,7 +11,7 @@ import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { createBroker } from '../../src/broker.js'
 import { loadConfig } from '../../src/config.js'
-import { toMilli } from '../../src/ledger/amounts.js'
+import { toMilli } from '../../src/economy/amounts.js'
 import { figure, percentile, size, type BenchContext } from './common.js'
 import { BENCH_MODEL } from './peer.js'
 

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { ANONYMOUS_ID, ANONYMOUS_NAME } from './anonymous.js'
+import { ANONYMOUS_ID, ANONYMOUS_NAME } from '../economy/anonymous.js'
 import { BrokerError } from '../errors.js'
 import type { NewKey, Store, UserRecord } from '../store/ports.js'
 

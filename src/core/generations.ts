@@ -10,7 +10,7 @@ import type { Fanout, ControlBus, EventListener, PositionedEvent, Subscription }
 import type { LimitsConfig } from '../config.js'
 import { priorityForBalance } from '../economy/priority.js'
 import { BrokerError } from '../errors.js'
-import { toKudos } from '../ledger/amounts.js'
+import { toKudos } from '../economy/amounts.js'
 import type { GenerateBody } from '../protocol/client.js'
 import type { RequestView } from '../protocol/views.js'
 import { classOf, type RequestClass } from '../queue/classes.js'

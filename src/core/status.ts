@@ -4,7 +4,7 @@
  * throughput, top kudos holders. The real `StatusSource` of src/web/status.ts.
  */
 import type { WorkerRegistry } from '../cluster/ports.js'
-import { toKudos } from '../ledger/amounts.js'
+import { toKudos } from '../economy/amounts.js'
 import type { Metrics } from '../metrics.js'
 import type { JobQueue } from '../queue/job-queue.js'
 import type { LedgerStore, WorkerStore } from '../store/ports.js'

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3'
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import * as schema from './schema.js'
-import { ANONYMOUS_ID, ANONYMOUS_NAME } from '../accounts/anonymous.js'
+import { ANONYMOUS_ID, ANONYMOUS_NAME } from '../economy/anonymous.js'
 
 export type Db = BetterSQLite3Database<typeof schema>
 

@@ -20,13 +20,7 @@ import type { AuditReport, AuditStore } from '../store/ports.js'
 
 export type { AuditReport }
 
-/** Thrown when the file is not a horde-broker database (a table the audit reads is missing). */
-export class NotALedgerError extends Error {
-  override name = 'NotALedgerError'
-}
-
-/** Tables the audit reads. */
-export const AUDITED_TABLES = ['users', 'balances', 'ledger_entries', 'postings', 'transfers', 'requests'] as const
+export { AUDITED_TABLES, NotALedgerError } from '../store/people-ports.js'
 
 /** Audits the ledger behind `store`; writes nothing. Throws `NotALedgerError` for a file that is not a broker database. */
 export function auditLedger(store: Pick<AuditStore, 'run'>): Promise<AuditReport> {

@@ -7,9 +7,10 @@
  */
 import type { EventEmitter } from 'node:events'
 import type { AccountRecord, EntryHeader, EntryView, Store, StoreEvents } from '../store/ports.js'
-import type { EntryInput, EntryKind } from './posting-rules.js'
+import type { EntryInput, EntryKind } from '../economy/posting-rules.js'
+export { DuplicateEntryError } from '../economy/posting-rules.js'
 
-export type { BalanceChange, Category, EntryInput, EntryKind, PostingInput } from './posting-rules.js'
+export type { BalanceChange, Category, EntryInput, EntryKind, PostingInput } from '../economy/posting-rules.js'
 export type { EntryView }
 
 export type LedgerEvents = StoreEvents
@@ -17,12 +18,6 @@ export type LedgerEvents = StoreEvents
 /** Totals per category, as stored: milli-kudos. */
 export type Account = AccountRecord
 
-/** Thrown when `(kind, ref)` already exists; the caller decides what a replay means. */
-export class DuplicateEntryError extends Error {
-  constructor(readonly kind: EntryKind, readonly ref: string) {
-    super(`ledger entry ${kind}/${ref} already exists`)
-  }
-}
 
 export interface AwardInput {
   userId: number

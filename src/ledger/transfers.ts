@@ -3,11 +3,11 @@
  * bot command, so that rules and idempotency keys are shared by both doors.
  */
 import { createHash } from 'node:crypto'
-import { ANONYMOUS_ID } from '../accounts/anonymous.js'
+import { ANONYMOUS_ID } from '../economy/anonymous.js'
 import { BrokerError } from '../errors.js'
 import type { Store, UserRecord } from '../store/ports.js'
 import { awardEntry } from './ledger.js'
-import { parseKudos } from './amounts.js'
+import { parseKudos } from '../economy/amounts.js'
 
 export const MAX_MEMO_CHARS = 500
 export const MAX_IDEMPOTENCY_KEY_CHARS = 200

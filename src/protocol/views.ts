@@ -4,7 +4,7 @@
  * records into them (kudos as decimals, times as ISO text).
  */
 import { Type, type Static } from '@sinclair/typebox'
-import { toKudos } from '../ledger/amounts.js'
+import { toKudos } from '../economy/amounts.js'
 import type { TransferResult } from '../ledger/transfers.js'
 import type { AccountRecord, EntryView, UserRecord } from '../store/ports.js'
 

@@ -3,7 +3,7 @@
  * identities, transfers and awards, the audit. Same rules as src/store/ports.ts (which
  * gathers them into `Store`): named async operations, each atomic, plain records out.
  */
-import type { EntryInput, EntryKind } from '../ledger/posting-rules.js'
+import type { EntryInput, EntryKind } from '../economy/posting-rules.js'
 
 /** A balance row: the balance and each category's running total (absolute amounts), milli-kudos. */
 export interface AccountRecord {
@@ -156,6 +156,15 @@ export interface TransferStore {
 }
 
 // --- the audit ----------------------------------------------------------------------------
+
+/** Thrown when the file is not a horde-broker database (a table the audit reads is missing). */
+export class NotALedgerError extends Error {
+  override name = 'NotALedgerError'
+}
+
+/** Tables the audit reads. */
+export const AUDITED_TABLES = ['users', 'balances', 'ledger_entries', 'postings', 'transfers', 'requests'] as const
+
 
 /** What the audit found (src/ledger/audit.ts says what it checks). */
 export interface AuditReport {

@@ -7,7 +7,7 @@
  * postings emit their balance changes on `Store.events` once the write has committed.
  */
 import type { EventEmitter } from 'node:events'
-import type { BalanceChange, EntryInput, EntryKind, Category } from '../ledger/posting-rules.js'
+import type { BalanceChange, EntryInput, EntryKind, Category } from '../economy/posting-rules.js'
 
 export type { BalanceChange, EntryInput, EntryKind, Category }
 export * from './people-ports.js'

@@ -3,7 +3,7 @@
  * the core provides the real source (src/core/status.ts: workers, queues, throughput);
  * `createLedgerStatusSource` fills only the kudos leaderboard, for the pages without a core.
  */
-import { toKudos } from '../ledger/amounts.js'
+import { toKudos } from '../economy/amounts.js'
 import type { Ledger } from '../ledger/ledger.js'
 import { TOP_USERS, type StatusSnapshot, type StatusSource } from '../protocol/status.js'
 

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { createBroker, type Broker } from '../../src/broker.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../../src/redis/redis-server.js'
-import { toMilli } from '../../src/ledger/amounts.js'
+import { toMilli } from '../../src/economy/amounts.js'
 
 /** The subset of a tap test the harness needs. */
 export interface TestLike {

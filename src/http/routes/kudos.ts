@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import type { Services } from '../../services.js'
 import { requireRole, requireUser } from '../guards.js'
 import { Amount, errorResponses } from '../schemas.js'
-import { toKudos } from '../../ledger/amounts.js'
+import { toKudos } from '../../economy/amounts.js'
 import { transferView } from '../../protocol/views.js'
 
 export { transferView }

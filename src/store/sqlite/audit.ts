@@ -7,9 +7,9 @@
  * it checks stored postings against are the ledger's own (posting-rules.ts).
  */
 import Database from 'better-sqlite3'
-import { formatKudos } from '../../ledger/amounts.js'
-import { AUDITED_TABLES, NotALedgerError, type AuditReport } from '../../ledger/audit.js'
-import { ENTRY_KINDS as KINDS, MOVING_KINDS, POSTING_RULES, type EntryKind } from '../../ledger/posting-rules.js'
+import { formatKudos } from '../../economy/amounts.js'
+import { AUDITED_TABLES, NotALedgerError, type AuditReport } from '../people-ports.js'
+import { ENTRY_KINDS as KINDS, MOVING_KINDS, POSTING_RULES, type EntryKind } from '../../economy/posting-rules.js'
 import type { AccountRecord, AuditStore, TableCounts } from '../ports.js'
 import { ACCOUNT_COLUMNS, CATEGORY_COLUMN } from './ledger.js'
 

@@ -11,7 +11,7 @@
  */
 import type Database from 'better-sqlite3'
 import type { EventEmitter } from 'node:events'
-import type { BalanceChange, EntryInput } from '../../ledger/posting-rules.js'
+import type { BalanceChange, EntryInput } from '../../economy/posting-rules.js'
 import type { StoreEvents } from '../ports.js'
 
 /** What a write is handed inside the transaction. */

@@ -5,9 +5,9 @@
  * transaction (WAL readers never wait for the writer).
  */
 import type Database from 'better-sqlite3'
-import { ANONYMOUS_ID } from '../../accounts/anonymous.js'
-import { DuplicateEntryError } from '../../ledger/ledger.js'
-import { CATEGORIES, checkEntry, mintedBy, type BalanceChange, type Category, type EntryInput } from '../../ledger/posting-rules.js'
+import { ANONYMOUS_ID } from '../../economy/anonymous.js'
+import { DuplicateEntryError } from '../../economy/posting-rules.js'
+import { CATEGORIES, checkEntry, mintedBy, type BalanceChange, type Category, type EntryInput } from '../../economy/posting-rules.js'
 import type { AccountRecord, EntryHeader, EntryView, LedgerStore } from '../ports.js'
 import type { Committer, Poster } from './commit.js'
 

@@ -6,7 +6,7 @@
  * already ended is never settled or ended again.
  */
 import type Database from 'better-sqlite3'
-import { ANONYMOUS_ID } from '../../accounts/anonymous.js'
+import { ANONYMOUS_ID } from '../../economy/anonymous.js'
 import { BrokerError } from '../../errors.js'
 import type { RequestParams, RequestRecord, RequestStore, StoredState } from '../ports.js'
 import type { Committer } from './commit.js'

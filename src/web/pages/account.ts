@@ -6,7 +6,7 @@
 import type { IssuedKey, KeyView } from '../../accounts/accounts.js'
 import type { Identity } from '../../accounts/identities.js'
 import type { Account, EntryView } from '../../ledger/ledger.js'
-import { toKudos } from '../../ledger/amounts.js'
+import { toKudos } from '../../economy/amounts.js'
 import { formatDuration, formatKudos, formatTime, html, type SafeHtml } from '../html.js'
 import { layout, type PageViewer } from '../layout.js'
 import { PROVIDER_LABELS } from './login.js'

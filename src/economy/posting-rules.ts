@@ -102,3 +102,10 @@ export function checkEntry(entry: EntryInput): void {
   }
   if ((entry.ref ?? null) === null && !REF_OPTIONAL_KINDS.includes(entry.kind)) throw new Error(`a ${entry.kind} entry needs a ref`)
 }
+
+/** Thrown when `(kind, ref)` already exists; the caller decides what a replay means. */
+export class DuplicateEntryError extends Error {
+  constructor(readonly kind: EntryKind, readonly ref: string) {
+    super(`ledger entry ${kind}/${ref} already exists`)
+  }
+}
