@@ -81,10 +81,33 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     void serveQueue(queue)
   }
 
+  /**
+   * Is there a worker other than `worker` (here or in another process) that serves `cls`
+   * and can take jobs? Then a request `worker` failed waits for that one instead.
+   */
+  async function othersCanServe(worker: WorkerState, cls: RequestClass): Promise<boolean> {
+    for (const other of workers) {
+      if (other !== worker && other.info && !other.maintenance && other.pausedUntil <= performance.now() && canServe(other.info, cls)) return true
+    }
+    for (const other of await registry.online()) {
+      // This process's workers were judged above, with their pauses; skip their registry entries.
+      if (other.name === worker.info?.name || [...workers].some((w) => w.info?.name === other.name)) continue
+      if (canServe({ models: new Set(other.models), maxLength: other.maxLength, maxContextLength: other.maxContextLength }, cls)) return true
+    }
+    return false
+  }
+
+  /** True when `worker` failed this queue's head and another worker can serve it. */
+  async function avoidsHead(worker: WorkerState, queue: string, cls: RequestClass): Promise<boolean> {
+    if (worker.avoid.size === 0) return false
+    const [head] = await jobQueue.heads([queue])
+    return head !== undefined && worker.avoid.has(head.request) && await othersCanServe(worker, cls)
+  }
+
   /** Picks a free worker for a class, round-robin: the chosen one moves to the back. */
-  function pickFree(cls: RequestClass): WorkerState | undefined {
-    for (const worker of workers) {
-      if (worker.free > 0 && worker.info && canServe(worker.info, cls)) {
+  async function pickFree(queue: string, cls: RequestClass): Promise<WorkerState | undefined> {
+    for (const worker of [...workers]) {
+      if (worker.free > 0 && worker.info && canServe(worker.info, cls) && !await avoidsHead(worker, queue, cls)) {
         workers.delete(worker)
         workers.add(worker)
         return worker
@@ -98,7 +121,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     return serving.run(queue, async () => {
       const cls = jobQueue.classes.get(queue)
       while (cls && !closed) {
-        const worker = pickFree(cls)
+        const worker = await pickFree(queue, cls)
         if (!worker) break
         worker.reserved++
         let claimed: ClaimedJob | undefined
@@ -154,9 +177,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         if (claimed) return claimed
       }
     }
-    if (heads.length === 0) return null
-    let best = heads[0]
+    // Heads this worker failed wait for another worker, when there is one.
+    const usable: typeof heads = []
     for (const head of heads) {
+      const cls = jobQueue.classes.get(head.queue)
+      if (!worker.avoid.has(head.request) || !cls || !await othersCanServe(worker, cls)) usable.push(head)
+    }
+    if (usable.length === 0) return null
+    let best = usable[0]
+    for (const head of usable) {
       if (head.priority < best.priority || (head.priority === best.priority && head.request < best.request)) best = head
     }
     return jobQueue.claim(best.queue)

@@ -22,9 +22,11 @@ export function chunkEvent(request: string, attempt: number, seq: number, text: 
   }
 }
 
-export function queuedEvent(request: string, position: number | null, isPossible: boolean, etaSeconds: number | null, restarting = false): RequestEvent {
+/** `reason` (with `restarting`): why the attempt ended, `failed attempt: …` or `worker lost: …`. */
+export function queuedEvent(request: string, position: number | null, isPossible: boolean, etaSeconds: number | null, restarting = false, reason?: string): RequestEvent {
   const body: Record<string, unknown> = { request, position, is_possible: isPossible, eta_seconds: etaSeconds }
   if (restarting) body.restarting = true
+  if (restarting && reason) body.reason = reason
   return requestEvent('queued', body)
 }
 

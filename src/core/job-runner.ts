@@ -15,6 +15,7 @@ import { modelFor } from '../queue/classes.js'
 import type { ClaimedJob, JobQueue } from '../queue/job-queue.js'
 import type { RequestStore } from '../store/ports.js'
 import { chunkEvent, failedEvent, queuedEvent, requestEvent } from './events.js'
+import { FAIL_STREAK_LIMIT, recordFailure, recordSuccess } from './fail-streak.js'
 import type { RunningJob, WorkerState } from './worker-link.js'
 
 const FINAL = new Set<string>(['done', 'failed', 'cancelled'])
@@ -93,7 +94,11 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       job: data.request, attempt: claimed.attempt, model, prompt: data.prompt,
       max_length: data.max_length, max_context_length: data.max_context_length, params: data.params,
     })
-    if (claimed.attempt > 1) publish(data.request, requestEvent('restarted', { request: data.request, attempt: claimed.attempt }))
+    if (claimed.attempt > 1) {
+      // BullMQ keeps the last attempt's error: the client hears why the request started over.
+      const reason = claimed.job.failedReason
+      publish(data.request, requestEvent('restarted', reason ? { request: data.request, attempt: claimed.attempt, reason } : { request: data.request, attempt: claimed.attempt }))
+    }
     publish(data.request, requestEvent('started', { request: data.request, attempt: claimed.attempt, worker: info.name, model }))
     return true
   }
@@ -129,9 +134,15 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     void finish(worker, job, 'done').catch(log)
   }
 
+  /** The worker reported a failure: remembered against it (see fail-streak.ts), and the job goes back. */
   function fail(worker: WorkerState, request: string, reason: string | undefined): void {
     const job = held(worker, request)
-    void lose(worker, job, `worker failed: ${reason ?? 'no reason given'}`).catch(log)
+    const pause = recordFailure(worker, request)
+    if (pause > 0) {
+      worker.link.paused?.({ seconds: pause, failures: FAIL_STREAK_LIMIT, reason: reason ?? 'no reason given' })
+      setTimeout(() => { if (!worker.link.closed) deps.workerFree(worker) }, pause * 1000).unref()
+    }
+    void lose(worker, job, `failed attempt: ${reason ?? 'no reason given'}`).catch(log)
   }
 
   function detach(worker: WorkerState, job: RunningJob): void {
@@ -147,7 +158,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     metrics.jobs.inc({ outcome: 'restarted' })
     try {
       if (await jobQueue.restart(job.claimed, reason)) {
-        publish(job.request, queuedEvent(job.request, null, true, null, true))
+        publish(job.request, queuedEvent(job.request, null, true, null, true, reason))
       } else {
         await requests.end(job.request, 'failed', { error: `gave up after ${job.attempt} attempts: ${reason}` })
         publish(job.request, failedEvent(job.request, 'attempts_exhausted', `No worker finished it in ${job.attempt} attempts`))
@@ -162,6 +173,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   /** Settles a finished (or cancelled) attempt in one store operation, exactly once per request. */
   async function finish(worker: WorkerState, job: RunningJob, outcome: 'done' | 'cancelled'): Promise<void> {
     detach(worker, job)
+    if (outcome === 'done') recordSuccess(worker, job.request)
     const data = job.claimed.job.data
     const text = job.parts.join('')
     const tokens = outcome === 'done' || job.chars > 0 ? countTokens(text, data.max_length) : 0
@@ -208,7 +220,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     done,
     fail,
     release(worker, reason) {
-      for (const job of [...worker.jobs.values()]) void lose(worker, job, reason).catch(log)
+      for (const job of [...worker.jobs.values()]) void lose(worker, job, `worker lost: ${reason}`).catch(log)
     },
     cancel,
     running: (request) => running.get(request),

@@ -53,6 +53,18 @@ export interface WorkerLink {
   settled(notice: SettledNotice): void
   /** A newer session took this worker's name: end this one. */
   replaced(): void
+  /** The worker failed too many jobs in a row: no jobs for a while (optional for transports that cannot say it). */
+  paused?(notice: PausedNotice): void
+}
+
+/** What a worker is told when the broker stops offering it jobs for a while. */
+export interface PausedNotice {
+  /** Seconds until jobs are offered again. */
+  seconds: number
+  /** Jobs failed in a row. */
+  failures: number
+  /** The last failure's reason. */
+  reason: string
 }
 
 /** What a worker announced, as the core keeps it. */
@@ -86,11 +98,21 @@ export class WorkerState {
   readonly jobs = new Map<string, RunningJob>()
   /** Slots promised to a claim in flight, so that two claims never overfill the worker. */
   reserved = 0
+  /** Requests this worker failed: not offered to it again while another worker can serve them. */
+  readonly avoid = new Set<string>()
+  /** Jobs failed in a row (reset by a finished one), and the pauses that earned. */
+  failStreak = 0
+  pauses = 0
+  /** Monotonic ms until which the worker gets no jobs (too many failures in a row). */
+  pausedUntil = 0
+  /** The worker asked for no more jobs (maintenance: it finishes what it runs). */
+  maintenance = false
 
   constructor(readonly link: WorkerLink) {}
 
   /** Slots free for another job. */
   get free(): number {
-    return this.info && !this.link.closed ? this.info.threads - this.jobs.size - this.reserved : 0
+    if (!this.info || this.link.closed || this.maintenance || performance.now() < this.pausedUntil) return 0
+    return this.info.threads - this.jobs.size - this.reserved
   }
 }

@@ -41,6 +41,8 @@ export interface Workforce {
   chunk(worker: WorkerState, job: string, seq: number, text: string): void
   done(worker: WorkerState, job: string, chunks?: number): void
   fail(worker: WorkerState, job: string, reason?: string): void
+  /** Maintenance on: no new jobs (running ones finish); off: jobs again. */
+  maintenance(worker: WorkerState, on: boolean): void
   /** The transport observed the worker alive (a pong): uptime accrues. */
   heartbeat(worker: WorkerState): void
   left(worker: WorkerState, reason?: string): void
@@ -116,6 +118,10 @@ export function createWorkforce(deps: WorkforceDeps): Workforce {
     chunk: (worker, job, seq, text) => deps.runner.chunk(worker, job, seq, text),
     done: (worker, job, chunks) => deps.runner.done(worker, job, chunks),
     fail: (worker, job, reason) => deps.runner.fail(worker, job, reason),
+    maintenance(worker, on) {
+      worker.maintenance = on
+      if (!on) deps.workerFree(worker)
+    },
     heartbeat(worker) {
       if (worker.info) uptime.pong(worker.info.name)
     },

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Principal } from '../accounts/accounts.js'
-import type { JobOffer, Ready, SettledNotice, WorkerLink, WorkerState } from '../core/worker-link.js'
+import type { JobOffer, PausedNotice, Ready, SettledNotice, WorkerLink, WorkerState } from '../core/worker-link.js'
 import type { Workforce } from '../core/workforce.js'
 import { ERRORS, isBrokerError } from '../errors.js'
 import { CloseCode, createDecoder, type RequestId } from '../protocol/envelope.js'
@@ -48,6 +48,10 @@ export class WorkerSession implements WorkerLink, SocketSession {
 
   settled(notice: SettledNotice): void {
     this.connection.send({ type: 'settled', ...notice })
+  }
+
+  paused(notice: PausedNotice): void {
+    this.connection.send({ type: 'paused', ...notice })
   }
 
   replaced(): void {
@@ -91,6 +95,9 @@ export class WorkerSession implements WorkerLink, SocketSession {
         return
       case 'fail':
         this.workforce.fail(this.state, message.job, message.reason)
+        return
+      case 'maintenance':
+        this.workforce.maintenance(this.state, message.on)
         return
       default: {
         const never: never = message

@@ -46,6 +46,12 @@ export const Fail = Type.Object({
   reason: Type.Optional(Type.String({ maxLength: 1000 })),
 }, { additionalProperties: false })
 
-export type WorkerMessage = Static<typeof Announce> | Static<typeof Chunk> | Static<typeof Done> | Static<typeof Fail>
+/** Maintenance: `on` takes no new jobs (running ones finish); `off` takes jobs again. */
+export const Maintenance = Type.Object({
+  type: Type.Literal('maintenance'),
+  on: Type.Boolean(),
+}, { additionalProperties: false })
 
-export const workerSchemas = { announce: Announce, chunk: Chunk, done: Done, fail: Fail }
+export type WorkerMessage = Static<typeof Announce> | Static<typeof Chunk> | Static<typeof Done> | Static<typeof Fail> | Static<typeof Maintenance>
+
+export const workerSchemas = { announce: Announce, chunk: Chunk, done: Done, fail: Fail, maintenance: Maintenance }
