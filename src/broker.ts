@@ -23,6 +23,7 @@ import { createMemoryFanout } from './cluster/memory-fanout.js'
 import { createRedisRegistry } from './cluster/redis-registry.js'
 import { createCore, type Core } from './core/core.js'
 import { registerGenerateRoutes } from './http/routes/generate.js'
+import { registerModelRoutes } from './http/routes/models.js'
 import { registerSocketRoutes } from './http/routes/sockets.js'
 import { JobQueue } from './queue/job-queue.js'
 import { createKeys } from './queue/keys.js'
@@ -122,6 +123,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     extend(app) {
       registerGenerateRoutes(app, services, core)
       registerSocketRoutes(app, services, core)
+      registerModelRoutes(app, core, models)
     },
   })
 

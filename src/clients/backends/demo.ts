@@ -10,6 +10,7 @@ const WORDS = ['the', 'horde', 'kudo', 'text', 'flow', 'fast', 'wind', 'rain', '
 export function createDemoBackend(options: { delayMs?: number } = {}): Backend {
   return {
     name: 'demo',
+    probe: async () => ({ state: 'up' }),
     async *generate(job, signal) {
       let seed = 0
       for (const ch of job.prompt) seed = (seed * 31 + ch.charCodeAt(0)) >>> 0

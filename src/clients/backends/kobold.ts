@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Backend, GenerateJob } from './backend.js'
 import { BackendHttpError, bodyChunks, joinUrl, postJson } from './http.js'
+import { probeGet } from './probe.js'
 import { readSse } from './sse.js'
 
 export interface KoboldBackendOptions {
@@ -64,6 +65,11 @@ export function createKoboldBackend(options: KoboldBackendOptions): Backend & { 
 
   return {
     name: 'kobold',
+    /** `GET /api/v1/model`: up once it names the model it has loaded. */
+    probe: (signal) => probeGet('kobold', options.url, '/api/v1/model', headers, signal, (body) => {
+      const model = (body as { result?: unknown } | undefined)?.result
+      return typeof model === 'string' && model !== '' && model !== 'ReadOnly' ? { state: 'up', model } : { state: 'down', reason: 'kobold backend: no model loaded yet' }
+    }),
 
     async *generate(job, signal) {
       const genkey = `horde-${randomUUID()}`

@@ -5,6 +5,7 @@
  */
 import type { Backend, GenerateJob } from './backend.js'
 import { BackendHttpError, bodyChunks, joinUrl, postJson } from './http.js'
+import { probeGet } from './probe.js'
 import { readSse } from './sse.js'
 
 export interface OpenAIBackendOptions {
@@ -52,6 +53,11 @@ export function createOpenAIBackend(options: OpenAIBackendOptions): Backend {
   const headers: Record<string, string> = options.key ? { authorization: `Bearer ${options.key}` } : {}
   return {
     name: 'openai',
+    /** `GET /v1/models`: up when it lists models (a server without the route still answers). */
+    probe: (signal) => probeGet('openai', options.url.replace(/\/v1\/*$/, ''), '/v1/models', headers, signal, (body) => {
+      const ids = (body as { data?: Array<{ id?: unknown }> } | undefined)?.data?.map((m) => m.id).filter((id): id is string => typeof id === 'string') ?? []
+      return ids.length ? { state: 'up', model: ids[0] } : { state: 'up' }
+    }),
     async *generate(job, signal) {
       try {
         const response = await postJson(url, openAIBody(job, options.model ?? job.model), { backend: 'openai', headers, signal })
