@@ -1,13 +1,15 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env node
 /**
  * The reference worker: connects to the broker's worker channel, announces the models it
  * serves, and runs each pushed job on a backend (demo, a KoboldAI API, or an
  * OpenAI-compatible completions API), streaming the text back as it is made.
  *
- *   horde-worker --key KEY [--backend demo|kobold|openai] [--backend-url URL] [--model m]...
+ *   horde-worker [--config worker.yaml] [--key KEY] [--backend demo|kobold|openai] ...
  *
- * Progress goes to stderr. SIGINT/SIGTERM close the socket and exit; jobs still running go
- * back to the broker's queue for another worker (the protocol has no "drain" message).
+ * Before connecting it probes the backend and waits while it is loading; while the backend
+ * is down it leaves the horde and comes back when it answers. Progress goes to stderr: a
+ * live status line on a terminal, plain lines otherwise. The first Ctrl-C (or SIGTERM)
+ * finishes the running jobs and stops; a second stops at once (those go back to the queue).
  */
 import os from 'node:os'
 import { realpathSync } from 'node:fs'
@@ -19,11 +21,18 @@ import { createKoboldBackend } from '../src/clients/backends/kobold.js'
 import { createOpenAIBackend } from '../src/clients/backends/openai.js'
 import { WorkerClient } from '../src/clients/worker-client.js'
 import { DEFAULT_URL, EXIT, positiveInt, UsageError, type Env } from './cli/command.js'
+import { preflight } from './worker/checks.js'
+import { mergeSettings, readConfigFile, type WorkerSettings } from './worker/config.js'
+import { createReporter, type Reporter } from './worker/status-line.js'
 
-export const USAGE = `usage: horde-worker --key KEY [options]
+export const USAGE = `usage: horde-worker [--config FILE] [--key KEY] [options]
+  --config FILE             YAML settings (bridgeData.yaml keys: horde_url, api_key, worker_name,
+                            models_to_serve, max_length, max_context_length, max_threads,
+                            priority_usernames, kai_url; and backend, backend_key, backend_model);
+                            the flags below override it
   --url URL                 broker (HORDE_URL, default ${DEFAULT_URL})
   --key KEY                 the owner's API key (HORDE_API_KEY); required
-  --name NAME               worker name, unique on the broker (default horde-worker@<host>)
+  --name NAME               worker name, unique on the broker (default horde-worker@<host>-<pid>)
   --model NAME              a model served, as the horde names it; repeatable
                             (default: demo/tiny on demo, the loaded model on kobold)
   --max-length N            longest generation accepted, in tokens (default 512)
@@ -34,38 +43,46 @@ export const USAGE = `usage: horde-worker --key KEY [options]
   --backend-url URL         backend API (kobold default http://127.0.0.1:5001; openai: required)
   --backend-key KEY         backend bearer key
   --backend-model NAME      openai: the model name the backend knows (default: the horde name)
-  --delay-ms N              demo: pause between words (default 0)`
+  --delay-ms N              demo: pause between words (default 0)
+  --probe-ms N              how often to probe a backend that is down or loading (default 5000)`
 
 const BACKENDS = ['demo', 'kobold', 'openai'] as const
 type BackendName = (typeof BACKENDS)[number]
 
-const log = (line: string) => process.stderr.write(`[horde-worker] ${line}\n`)
-
-interface Setup { backend: Backend; models: string[] }
-
-/** Builds the backend and settles which models to announce. */
-async function setUp(name: BackendName, values: Record<string, any>): Promise<Setup> {
-  const models: string[] = values.model ?? []
+function makeBackend(name: BackendName, s: WorkerSettings): Backend {
   switch (name) {
-    case 'demo': {
-      const delay = values['delay-ms'] === undefined ? 0 : Number(values['delay-ms'])
-      if (!Number.isFinite(delay) || delay < 0) throw new UsageError('--delay-ms must be a number of milliseconds')
-      return { backend: createDemoBackend({ delayMs: delay }), models: models.length ? models : ['demo/tiny'] }
-    }
-    case 'kobold': {
-      const backend = createKoboldBackend({ url: values['backend-url'] ?? 'http://127.0.0.1:5001', key: values['backend-key'] })
-      // The real horde worker announces the model KoboldCpp has loaded; so does this one.
-      return { backend, models: models.length ? models : [await backend.model(AbortSignal.timeout(10_000))] }
-    }
-    case 'openai': {
-      if (!values['backend-url']) throw new UsageError('--backend openai needs --backend-url')
-      const backendModel: string | undefined = values['backend-model']
-      if (!models.length && !backendModel) throw new UsageError('--backend openai needs --model (or --backend-model)')
-      return {
-        backend: createOpenAIBackend({ url: values['backend-url'], key: values['backend-key'], model: backendModel }),
-        models: models.length ? models : [backendModel!],
-      }
-    }
+    case 'demo': return createDemoBackend({ delayMs: s.delayMs ?? 0 })
+    case 'kobold': return createKoboldBackend({ url: s.backendUrl ?? 'http://127.0.0.1:5001', key: s.backendKey })
+    case 'openai':
+      if (!s.backendUrl) throw new UsageError('--backend openai needs --backend-url (backend_url)')
+      if (!s.models?.length && !s.backendModel) throw new UsageError('--backend openai needs --model (or --backend-model)')
+      return createOpenAIBackend({ url: s.backendUrl, key: s.backendKey, model: s.backendModel })
+  }
+}
+
+/** Probes until the backend is up (waiting while it loads); a refused key is fatal. Returns the model it reports. */
+async function waitForBackend(backend: Backend, probeMs: number, out: Reporter, stopped: () => boolean): Promise<string | undefined> {
+  let last = ''
+  for (;;) {
+    const result = await backend.probe(AbortSignal.timeout(10_000))
+    if (result.state === 'up') return result.model
+    if (result.state === 'refused') throw new Error(result.reason)
+    if (result.reason !== last) out.log(`backend not ready: ${result.reason}; probing every ${probeMs / 1000} s`)
+    last = result.reason
+    out.totals.state = 'waiting for backend'
+    await new Promise((resolve) => setTimeout(resolve, probeMs))
+    if (stopped()) return undefined
+  }
+}
+
+function flagSettings(values: Record<string, any>): WorkerSettings {
+  const delay = values['delay-ms'] === undefined ? undefined : Number(values['delay-ms'])
+  if (delay !== undefined && (!Number.isFinite(delay) || delay < 0)) throw new UsageError('--delay-ms must be a number of milliseconds')
+  return {
+    url: values.url, key: values.key, name: values.name, models: values.model,
+    maxLength: positiveInt('max-length', values['max-length']), maxContextLength: positiveInt('max-context-length', values['max-context-length']),
+    threads: positiveInt('threads', values.threads), priorityUsers: values['priority-user'],
+    backend: values.backend, backendUrl: values['backend-url'], backendKey: values['backend-key'], backendModel: values['backend-model'], delayMs: delay,
   }
 }
 
@@ -73,64 +90,96 @@ export async function main(argv: string[], env: Env): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      url: { type: 'string' }, key: { type: 'string' }, name: { type: 'string' },
+      config: { type: 'string', short: 'c' }, url: { type: 'string' }, key: { type: 'string' }, name: { type: 'string' },
       model: { type: 'string', multiple: true }, 'max-length': { type: 'string' }, 'max-context-length': { type: 'string' },
       threads: { type: 'string' }, 'priority-user': { type: 'string', multiple: true },
       backend: { type: 'string' }, 'backend-url': { type: 'string' }, 'backend-key': { type: 'string' }, 'backend-model': { type: 'string' },
-      'delay-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'delay-ms': { type: 'string' }, 'probe-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   })
   if (values.help) {
     process.stderr.write(`${USAGE}\n`)
     return EXIT.ok
   }
-  const key = values.key ?? env.HORDE_API_KEY
-  if (!key) throw new UsageError('a worker needs its owner\'s API key: --key or HORDE_API_KEY')
-  const backendName = (values.backend ?? 'demo') as BackendName
+  const out = createReporter(process.stderr, { prefix: '[horde-worker]' })
+  const file = values.config ? readConfigFile(values.config) : { settings: {}, ignored: [] }
+  if (file.ignored.length) out.log(`${values.config}: not used by this worker: ${file.ignored.join(', ')}`)
+  const s = mergeSettings(file.settings, flagSettings(values))
+  const key = s.key ?? env.HORDE_API_KEY
+  if (!key) throw new UsageError('a worker needs its owner\'s API key: api_key in the config, --key or HORDE_API_KEY')
+  const backendName = (s.backend ?? 'demo') as BackendName
   if (!BACKENDS.includes(backendName)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}`)
-  const { backend, models } = await setUp(backendName, values)
+  const backend = makeBackend(backendName, s)
+  const probeMs = positiveInt('probe-ms', values['probe-ms']) ?? 5000
+  const url = s.url ?? env.HORDE_URL ?? DEFAULT_URL
+  // Unique per process, so two workers on one host never knock each other off (4409).
+  const name = s.name ?? `horde-worker@${os.hostname()}-${process.pid}`
 
-  const client = new WorkerClient({
-    url: values.url ?? env.HORDE_URL ?? DEFAULT_URL,
-    key,
-    name: values.name ?? `horde-worker@${os.hostname()}`,
-    models,
-    maxLength: positiveInt('max-length', values['max-length']) ?? 512,
-    maxContextLength: positiveInt('max-context-length', values['max-context-length']) ?? 4096,
-    threads: positiveInt('threads', values.threads) ?? 1,
-    priorityUsernames: values['priority-user'] ?? [],
-    backend,
-  })
-
-  client.on('ready', (r) => log(`ready: worker ${r.name} (id ${r.worker_id}) serving ${models.join(', ')} on the ${backend.name} backend`))
-  client.on('job', (job) => log(`job ${job}: started`))
-  client.on('settled', (s) => log(`job ${s.job}: ${s.outcome}, ${s.tokens} tokens, ${s.kudos} kudos`))
-  client.on('error', (error) => log(`error: ${error.message}`))
-
-  // The client's reconnect timer does not hold the process open; this does, until a stop.
-  const keepAlive = setInterval(() => {}, 1 << 30)
   let stopping = false
-  return await new Promise<number>((resolve) => {
+  let client: WorkerClient | undefined
+  const keepAlive = setInterval(() => {}, 1 << 30)
+  const finish = (code: number) => { clearInterval(keepAlive); out.stop(); return code }
+  const exited = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
-      if (stopping) { log('stopping now'); process.exit(EXIT.interrupted) }
+      if (stopping) { out.log('stopping now: running jobs go back to the queue'); out.stop(); process.exit(EXIT.interrupted) }
       stopping = true
-      log(`${signal}: stopping (running jobs go back to the queue)`)
-      void client.stop().finally(() => { clearInterval(keepAlive); resolve(EXIT.ok) })
+      out.totals.state = 'stopping'
+      if (!client) { resolve(finish(EXIT.ok)); return }
+      out.log(`${signal}: finishing ${client.busy} running job(s), taking no more (again to stop now)`)
+      void client.drain().finally(() => resolve(finish(EXIT.ok)))
     }
     process.on('SIGINT', () => stop('SIGINT'))
     process.on('SIGTERM', () => stop('SIGTERM'))
-    client.on('closed', ({ code, reason, willReconnect }) => {
-      if (stopping) return
-      log(`connection closed (${code}${reason ? ` ${reason}` : ''})${willReconnect ? '; reconnecting' : ''}`)
-      if (!willReconnect) {
-        clearInterval(keepAlive)
-        resolve(EXIT.failed)
-      }
-    })
-    log(`connecting to ${values.url ?? env.HORDE_URL ?? DEFAULT_URL} as ${client.options.name}`)
-    // A failed first connection that may be retried is reported by 'closed'; nothing to do here.
-    client.start().catch(() => {})
   })
+
+  const loaded = await Promise.race([waitForBackend(backend, probeMs, out, () => stopping), exited.then(() => undefined)])
+  if (stopping) return exited
+  const models = s.models?.length ? s.models : backendName === 'demo' ? ['demo/tiny'] : [s.backendModel ?? loaded!].filter(Boolean)
+  if (!models.length) throw new UsageError('the backend named no model: give --model (models_to_serve)')
+  if (!s.name) out.log(`no worker_name set: using ${name} (set one to keep your worker's stats across restarts)`)
+  for (const warning of await preflight(url, name, models)) out.log(`warning: ${warning}`)
+
+  client = new WorkerClient({
+    url, key, name, models, backend, probeMs,
+    maxLength: s.maxLength ?? 512, maxContextLength: s.maxContextLength ?? 4096, threads: s.threads ?? 1, priorityUsernames: s.priorityUsers ?? [],
+  })
+  const started = new Map<string, number>()
+  const totals = out.totals
+  client.on('ready', (r) => {
+    totals.state = 'idle'
+    out.log(`ready: worker ${r.name} (id ${r.worker_id}) serving ${models.join(', ')} on the ${backend.name} backend`)
+    if (r.unknown_priority_users?.length) out.log(`warning: no user is named ${r.unknown_priority_users.join(', ')} (priority_usernames)`)
+  })
+  client.on('job', (job) => { started.set(job, performance.now()); totals.state = 'working'; out.log(`job ${job}: started`) })
+  const ended = (job: string) => {
+    const at = started.get(job)
+    if (at !== undefined) totals.busyMs += performance.now() - at
+    started.delete(job)
+    if (started.size === 0 && totals.state === 'working') totals.state = 'idle'
+  }
+  client.on('settled', (x) => {
+    ended(x.job)
+    if (x.outcome === 'done') totals.jobs++
+    totals.tokens += x.tokens
+    totals.kudos += x.kudos
+    out.log(`job ${x.job}: ${x.outcome}, ${x.tokens} tokens, ${x.kudos} kudos`)
+  })
+  client.on('failed', (f) => { ended(f.job); totals.failures++; out.log(`job ${f.job}: failed: ${f.reason}`) })
+  client.on('paused', (p) => { totals.state = 'paused'; out.log(`paused by the broker for ${p.seconds} s after ${p.failures} failures in a row (last: ${p.reason})`) })
+  client.on('backend', (b) => {
+    if (b.state === 'up') out.log('backend is back: rejoining the horde')
+    else { totals.state = 'backend down'; out.log(`backend down: ${'reason' in b ? b.reason : ''}; left the horde until it answers again`) }
+  })
+  client.on('error', (error) => out.log(`error: ${error.message}`))
+  client.on('closed', ({ code, reason, willReconnect }) => {
+    if (stopping) return
+    out.log(`connection closed (${code}${reason ? ` ${reason}` : ''})${willReconnect ? '; reconnecting' : ''}`)
+    if (!willReconnect) { process.exitCode = EXIT.failed; process.emit('SIGTERM') }
+  })
+  out.log(`connecting to ${url} as ${name}`)
+  client.start().catch(() => { /* a failed first connection is reported by 'closed' */ })
+  const code = await exited
+  return process.exitCode === EXIT.failed ? EXIT.failed : code
 }
 
 // Run when executed (also through an npm bin symlink), not when imported.
