@@ -9,8 +9,9 @@ import { generate, type GenerationResult } from '../../src/clients/client.js'
 import type { GenerateBody } from '../../src/protocol/client.js'
 import { connection, connectionOptions, EXIT, positiveInt, UsageError, type Env } from './command.js'
 
-export const GENERATE_USAGE = `horde "<prompt>" [--model m]... [--max-length n] [--max-context-length n]
-                  [--param name=value]... [--url URL] [--key KEY]`
+export const GENERATE_USAGE = `horde "<prompt>" | - | -i [--model m]... [--max-length n] [--max-context-length n]
+                  [--param name=value]... [--url URL] [--key KEY]
+                  (- or a piped stdin: the prompt is read from stdin; -i: one prompt per line)`
 
 /** How long to wait for the broker to confirm a Ctrl-C cancel before quitting anyway. */
 const CANCEL_GRACE_MS = 10_000
@@ -36,17 +37,61 @@ export async function runGenerate(argv: string[], env: Env): Promise<number> {
       'max-length': { type: 'string' },
       'max-context-length': { type: 'string' },
       param: { type: 'string', multiple: true },
+      interactive: { type: 'boolean', short: 'i' },
     },
   })
-  if (positionals.length !== 1 || positionals[0] === '') throw new UsageError('give exactly one prompt (quote it)')
   const { url, key } = connection(values, env)
-  const body: GenerateBody = { prompt: positionals[0] }
+  if (values.interactive) {
+    if (positionals.length) throw new UsageError('-i reads the prompts from the terminal; give no prompt')
+    return interactive((prompt) => runOne({ ...bodyOf(values), prompt }, url, key))
+  }
+  let prompt = positionals[0]
+  if (positionals.length === 0 && !process.stdin.isTTY || prompt === '-') prompt = await readStdin()
+  if (positionals.length > 1 || !prompt) throw new UsageError('give exactly one prompt (quote it), or - to read it from stdin')
+  return runOne({ ...bodyOf(values), prompt }, url, key)
+}
+
+/** Reads all of stdin (a prompt piped in), without the one trailing newline an editor or echo adds. */
+async function readStdin(): Promise<string> {
+  let text = ''
+  process.stdin.setEncoding('utf8')
+  for await (const piece of process.stdin) text += piece
+  return text.replace(/\r?\n$/, '')
+}
+
+/** `horde -i`: a prompt per line, each generated in turn; an empty line or Ctrl-D ends it. */
+async function interactive(run: (prompt: string) => Promise<number>): Promise<number> {
+  const { createInterface } = await import('node:readline/promises')
+  let last: number = EXIT.ok
+  for (;;) {
+    const rl = createInterface({ input: process.stdin, output: process.stderr })
+    let line: string
+    try {
+      line = await rl.question('prompt> ')
+    } catch {
+      line = '' // Ctrl-D
+    } finally {
+      rl.close()
+    }
+    if (line.trim() === '') return last
+    last = await run(line)
+    if (last === EXIT.interrupted) return last
+  }
+}
+
+function bodyOf(values: { model?: string[]; 'max-length'?: string; 'max-context-length'?: string; param?: string[] }): Omit<GenerateBody, 'prompt'> {
+  const body: Omit<GenerateBody, 'prompt'> = {}
   if (values.model?.length) body.models = values.model
   const maxLength = positiveInt('max-length', values['max-length'])
   const maxContextLength = positiveInt('max-context-length', values['max-context-length'])
   if (maxLength !== undefined) body.max_length = maxLength
   if (maxContextLength !== undefined) body.max_context_length = maxContextLength
   if (values.param?.length) body.params = Object.fromEntries(values.param.map(parseParam))
+  return body
+}
+
+/** One generation: text to stdout as it streams, progress to stderr. */
+async function runOne(body: GenerateBody, url: string, key: string | undefined): Promise<number> {
 
   const say = (line: string) => process.stderr.write(`${line}\n`)
   const controller = new AbortController()
@@ -70,10 +115,13 @@ export async function runGenerate(argv: string[], env: Env): Promise<number> {
       url, key, body, signal: controller.signal,
       onAccepted: (request) => say(`request ${request}${key ? '' : ' (anonymous)'}`),
       onQueued: (q) => {
-        if (q.restarting) say('the worker was lost; the request is back in the queue')
-        else if (q.position !== null) say(`queued: position ${q.position}${q.eta_seconds !== null ? `, eta ${q.eta_seconds} s` : ''}${q.is_possible ? '' : ' (no connected worker can serve it yet)'}`)
+        if (q.restarting) say(`${q.reason ?? 'the worker was lost'}; the request is back in the queue`)
+        // An ETA means something only when some worker can serve the request.
+        else if (q.position !== null) say(`queued: position ${q.position}${q.is_possible && q.eta_seconds !== null ? `, eta ${q.eta_seconds} s` : ''}${q.is_possible ? '' : ' (no connected worker can serve it yet)'}`)
       },
       onStarted: (s) => say(`started on worker ${s.worker} (model ${s.model}${s.attempt > 1 ? `, attempt ${s.attempt}` : ''})`),
+      onReconnecting: (code) => say(`the broker went away (${code}); reconnecting…`),
+      onReconnected: () => say('reconnected; following the request again'),
       onRestarted: (attempt) => {
         // Text already printed cannot be taken back: mark the break, then stream the new attempt.
         say(`\n--- restarted (attempt ${attempt}): the text above is void; the new text follows ---`)

@@ -41,7 +41,14 @@ export const openNodeSocket: OpenSocket = (url, key) => {
 }
 
 /** A queue update: `position` null when unknown (just requeued after a worker was lost). */
-export interface QueuedEvent { position: number | null; is_possible: boolean; eta_seconds: number | null; restarting?: boolean }
+export interface QueuedEvent {
+  position: number | null
+  is_possible: boolean
+  eta_seconds: number | null
+  restarting?: boolean
+  /** With `restarting`: `failed attempt: …` or `worker lost: …`. */
+  reason?: string
+}
 export interface StartedEvent { attempt: number; worker: string; model: string }
 
 export interface GenerationHandlers {
@@ -52,6 +59,10 @@ export interface GenerationHandlers {
   onChunk?(text: string, attempt: number): void
   /** A new attempt starts from scratch: text of earlier attempts is void. */
   onRestarted?(attempt: number): void
+  /** The socket closed with a code worth retrying: a new one follows after a back-off. */
+  onReconnecting?(code: number): void
+  /** A new socket is following the request again. */
+  onReconnected?(): void
 }
 
 export type GenerationResult =
@@ -71,24 +82,46 @@ export interface GenerationOptions extends GenerationHandlers {
   /** Aborting cancels the request on the broker; the result then says `cancelled`. */
   signal?: AbortSignal
   openSocket?: OpenSocket
+  /** Follow the request across broker restarts (default true). */
+  reconnect?: boolean
+  /** How long to keep trying to reconnect after a close (default 120 s). */
+  reconnectMs?: number
+  /** Sent with the submit; a resubmit after a lost socket reuses it (default: a random one). */
+  idempotencyKey?: string
 }
 
 const OPEN = 1
 const SUBMIT_ID = 'submit'
+/** Close codes after which the request is followed again on a new socket: going away, dropped, try later, internal. */
+const RECONNECT_CODES = new Set([1001, 1006, 1011, 1012, 1013])
 
 /**
  * Submits one prompt and follows it to the end. Resolves (never rejects) with the result;
  * the text of the final attempt is `result.text`, the same text the chunks spelled out
  * since the last `onRestarted`.
+ *
+ * It survives a broker restart: after a close with 1001/1006/1011/1013 it opens a new
+ * socket with back-off (for up to `reconnectMs`), attaches to the request (or, if the
+ * first socket went before `accepted`, submits again with the same idempotency key, which
+ * the broker answers with the first request), and goes on from what the `attached` view
+ * holds, delivering only the text not yet delivered.
  */
 export function generate(options: GenerationOptions): Promise<GenerationResult> {
   return new Promise((resolve) => {
-    const socket = (options.openSocket ?? openNodeSocket)(socketUrl(options.url, '/v1/client'), options.key)
+    const open = options.openSocket ?? openNodeSocket
+    const idempotencyKey = options.idempotencyKey ?? `client-${globalThis.crypto.randomUUID()}`
+    let socket: SocketLike
     let request: string | undefined
     let attempt = 0
-    let expectedSeq = 0
+    /** Next chunk seq; null right after an attach (the view said how much text, not how many chunks). */
+    let expectedSeq: number | null = 0
+    /** Text of the current attempt delivered to onChunk. */
+    let delivered = ''
     let settled = false
     let cancelSent = false
+    let lastError: string | undefined
+    let reconnectUntil = 0
+    let tries = 0
 
     const finish = (result: GenerationResult) => {
       if (settled) return
@@ -104,24 +137,82 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
       cancelSent = true
       socket.send(JSON.stringify({ type: 'cancel', id: 'cancel', request }))
     }
-
     options.signal?.addEventListener('abort', cancel, { once: true })
 
-    socket.addEventListener('open', () => {
-      const { prompt, ...rest } = options.body
-      socket.send(JSON.stringify({ type: 'submit', id: SUBMIT_ID, prompt, ...rest }))
-    })
-    socket.addEventListener('error', (event) => fail('connection_failed', event?.message ?? event?.error?.message ?? 'the socket failed'))
-    socket.addEventListener('close', (event) => fail('disconnected', `the broker closed the socket before the request ended (${event?.code ?? '?'}${event?.reason ? ` ${event.reason}` : ''})`))
-    socket.addEventListener('message', (event) => {
-      let frame: any
-      try {
-        frame = JSON.parse(typeof event.data === 'string' ? event.data : String(event.data))
-      } catch {
-        return fail('bad_frame', 'the broker sent a frame that is not JSON')
+    function connect(): void {
+      const current = open(socketUrl(options.url, '/v1/client'), options.key)
+      socket = current
+      let opened = false
+      current.addEventListener('open', () => {
+        opened = true
+        if (request) {
+          current.send(JSON.stringify({ type: 'attach', id: 'attach', request }))
+        } else {
+          const { prompt, ...rest } = options.body
+          current.send(JSON.stringify({ type: 'submit', id: SUBMIT_ID, prompt, ...rest, idempotency_key: idempotencyKey }))
+        }
+      })
+      current.addEventListener('error', (event) => { lastError = event?.message ?? event?.error?.message ?? 'the socket failed' })
+      current.addEventListener('close', (event) => {
+        if (settled || current !== socket) return
+        const code = event?.code ?? 1006
+        // A refused upgrade (a bad key) never reaches open: that is final, not a restart.
+        const refused = !opened && lastError?.includes('refused the client socket')
+        if (!refused && RECONNECT_CODES.has(code) && options.reconnect !== false) {
+          if (reconnectUntil === 0) reconnectUntil = Date.now() + (options.reconnectMs ?? 120_000)
+          if (Date.now() < reconnectUntil) {
+            options.onReconnecting?.(code)
+            const delay = Math.min(5000, 250 * 2 ** tries++)
+            setTimeout(connect, delay)
+            return
+          }
+        }
+        if (!opened && lastError) return fail('connection_failed', lastError)
+        fail('disconnected', `the broker closed the socket before the request ended (${code}${event?.reason ? ` ${event.reason}` : ''})`)
+      })
+      current.addEventListener('message', (event) => {
+        let frame: any
+        try {
+          frame = JSON.parse(typeof event.data === 'string' ? event.data : String(event.data))
+        } catch {
+          return fail('bad_frame', 'the broker sent a frame that is not JSON')
+        }
+        onFrame(frame)
+      })
+    }
+
+    function newAttempt(next: number): void {
+      if (attempt > 0) options.onRestarted?.(next)
+      attempt = next
+      expectedSeq = 0
+      delivered = ''
+    }
+
+    function deliver(text: string): void {
+      delivered += text
+      options.onChunk?.(text, attempt)
+    }
+
+    /** Where the request stands after a reconnect: finish, or go on from the text not yet delivered. */
+    function onAttached(view: any): void {
+      tries = 0
+      reconnectUntil = 0
+      options.onReconnected?.()
+      switch (view.state) {
+        case 'done':
+          return finish({ state: 'done', request: request!, text: view.text ?? '', tokens: view.tokens ?? 0, kudos: view.kudos ?? 0, worker: view.worker ?? undefined, model: view.model ?? undefined })
+        case 'cancelled':
+          return finish({ state: 'cancelled', request: request!, text: view.text ?? '', tokens: view.tokens ?? 0, kudos: view.kudos ?? 0 })
+        case 'failed':
+          return finish({ state: 'failed', request: request!, code: 'failed', message: view.error ?? 'the request failed' })
       }
-      onFrame(frame)
-    })
+      if (view.state === 'running' && typeof view.attempt === 'number') {
+        if (view.attempt > attempt) newAttempt(view.attempt)
+        const text: string = view.text ?? ''
+        if (text.startsWith(delivered) && text.length > delivered.length) deliver(text.slice(delivered.length))
+        expectedSeq = null
+      }
+    }
 
     function onFrame(frame: any): void {
       switch (frame.type) {
@@ -129,35 +220,35 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
           return
         case 'accepted':
           if (frame.id !== SUBMIT_ID) return
-          request = String(frame.request)
-          options.onAccepted?.(request)
+          if (!request) {
+            request = String(frame.request)
+            options.onAccepted?.(request)
+          }
           // Aborted before the id was known: cancel now.
           if (options.signal?.aborted) cancel()
           return
+        case 'attached':
+          if (frame.request !== request) return
+          return onAttached(frame)
         case 'queued':
           if (frame.request !== request) return
-          options.onQueued?.({ position: frame.position ?? null, is_possible: frame.is_possible !== false, eta_seconds: frame.eta_seconds ?? null, restarting: frame.restarting === true })
+          options.onQueued?.({ position: frame.position ?? null, is_possible: frame.is_possible !== false, eta_seconds: frame.eta_seconds ?? null, restarting: frame.restarting === true, reason: frame.reason })
           return
         case 'restarted':
           if (frame.request !== request || frame.attempt <= attempt) return
-          attempt = frame.attempt
-          expectedSeq = 0
-          options.onRestarted?.(attempt)
+          newAttempt(frame.attempt)
           return
         case 'started':
           if (frame.request !== request) return
-          if (frame.attempt > attempt) {
-            // The first attempt, or a restart whose `restarted` frame this socket missed.
-            if (attempt > 0) options.onRestarted?.(frame.attempt)
-            attempt = frame.attempt
-            expectedSeq = 0
-          }
+          // The first attempt, or a restart whose `restarted` frame this socket missed.
+          if (frame.attempt > attempt) newAttempt(frame.attempt)
           options.onStarted?.({ attempt: frame.attempt, worker: frame.worker, model: frame.model })
           return
         case 'chunk':
-          if (frame.request !== request || frame.attempt !== attempt || frame.seq !== expectedSeq) return
-          expectedSeq++
-          options.onChunk?.(frame.text, attempt)
+          if (frame.request !== request || frame.attempt !== attempt) return
+          if (expectedSeq !== null && frame.seq !== expectedSeq) return
+          expectedSeq = frame.seq + 1
+          deliver(frame.text)
           return
         case 'done':
           if (frame.request !== request) return
@@ -169,13 +260,15 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
           if (frame.request !== request) return
           return finish({ state: 'failed', request: frame.request, code: frame.code, message: frame.message })
         case 'error':
-          // A refused submit ends it; a refused cancel (already finished) does not: the final frame follows.
-          if (frame.id === SUBMIT_ID || frame.id === undefined) return fail(frame.code, frame.message)
+          // A refused submit or attach ends it; a refused cancel (already finished) does not: the final frame follows.
+          if (frame.id === SUBMIT_ID || frame.id === 'attach' || frame.id === undefined) return fail(frame.code, frame.message)
           return
         default:
           return
       }
     }
+
+    connect()
   })
 }
 
