@@ -1,9 +1,10 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env node
 /**
  * The horde client CLI.
  *
  *   horde "<prompt>" [--model m]... [--max-length n]   stream a generation to stdout
  *   horde status <request-id>                          a request's state and text
+ *   horde models                                       models online: workers, waiting, ETA
  *   horde transfer <to> <amount> [--memo text]         send kudos
  *   horde balance                                      your kudos
  *
@@ -27,6 +28,7 @@ interface Subcommand {
 export const SUBCOMMANDS: Record<string, Subcommand> = {
   generate: { usage: GENERATE_USAGE.replace('horde ', 'horde generate '), load: async () => runGenerate },
   status: { usage: STATUS_USAGE, load: async () => runStatus },
+  models: { usage: 'horde models [--json] [--all] [--url URL]', load: async () => (await import('./cli/models.js')).runModels },
   transfer: { usage: 'horde transfer <to> <amount> [--memo text] [--url URL] [--key KEY]', load: async () => (await import('./cli/kudos.js')).runTransfer },
   balance: { usage: 'horde balance [--url URL] [--key KEY]', load: async () => (await import('./cli/kudos.js')).runBalance },
 }
