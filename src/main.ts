@@ -24,9 +24,26 @@ async function main(): Promise<void> {
       console.error(`horde-broker: ${error.message}`)
       process.exit(3)
     }
+    // The model registry (MODELS_FILE) missing or malformed: one line, not a stack trace.
+    if (error instanceof Error && error.message.includes('(MODELS_FILE)') || String((error as Error)?.message).startsWith('The model registry')) {
+      console.error(`horde-broker: ${(error as Error).message}`)
+      process.exit(2)
+    }
     throw error
   }
-  const url = await broker.listen()
+  let url
+  try {
+    url = await broker.listen()
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      const reason = code === 'EADDRINUSE' ? 'is in use by another process' : code === 'EACCES' ? 'needs privileges this user lacks' : 'is not an address of this machine'
+      console.error(`horde-broker: cannot listen on ${config.host}:${config.port}: the port ${reason} (${code}); set PORT/HOST`)
+      await broker.close().catch(() => {})
+      process.exit(4)
+    }
+    throw error
+  }
   broker.app.log.info({ url, redis: broker.redisTarget.source, dataDir: config.dataDir }, 'horde-broker listening')
 
   let stopping = false
