@@ -38,7 +38,7 @@ t.test('horde-worker (demo) and horde, as real processes: the streamed text is t
   worker.child.kill('SIGTERM')
   const stopped = await worker.exited
   t.equal(stopped.code, 0, 'SIGTERM stops the worker cleanly')
-  t.match(worker.stderr(), /SIGTERM: stopping/)
+  t.match(worker.stderr(), /SIGTERM: finishing 0 running job\(s\), taking no more/)
 })
 
 t.test('Ctrl-C on horde cancels the request on the broker', async (t) => {

@@ -122,6 +122,8 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
     let lastError: string | undefined
     let reconnectUntil = 0
     let tries = 0
+    /** A broker that never answered is a wrong address, not a restart: only a socket that once opened is retried. */
+    let everOpened = false
 
     const finish = (result: GenerationResult) => {
       if (settled) return
@@ -143,8 +145,10 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
       const current = open(socketUrl(options.url, '/v1/client'), options.key)
       socket = current
       let opened = false
+      lastError = undefined
       current.addEventListener('open', () => {
         opened = true
+        everOpened = true
         if (request) {
           current.send(JSON.stringify({ type: 'attach', id: 'attach', request }))
         } else {
@@ -152,13 +156,14 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
           current.send(JSON.stringify({ type: 'submit', id: SUBMIT_ID, prompt, ...rest, idempotency_key: idempotencyKey }))
         }
       })
-      current.addEventListener('error', (event) => { lastError = event?.message ?? event?.error?.message ?? 'the socket failed' })
+      // The first error says why (a refused upgrade names its status); the ones after it only say the socket went.
+      current.addEventListener('error', (event) => { lastError ??= event?.message ?? event?.error?.message ?? 'the socket failed' })
       current.addEventListener('close', (event) => {
         if (settled || current !== socket) return
         const code = event?.code ?? 1006
         // A refused upgrade (a bad key) never reaches open: that is final, not a restart.
         const refused = !opened && lastError?.includes('refused the client socket')
-        if (!refused && RECONNECT_CODES.has(code) && options.reconnect !== false) {
+        if (!refused && everOpened && RECONNECT_CODES.has(code) && options.reconnect !== false) {
           if (reconnectUntil === 0) reconnectUntil = Date.now() + (options.reconnectMs ?? 120_000)
           if (Date.now() < reconnectUntil) {
             options.onReconnecting?.(code)
