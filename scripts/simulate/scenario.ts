@@ -140,7 +140,7 @@ export function parseScenario(raw: unknown, file = 'scenario'): Scenario {
   if (new Set(policies.map((p) => p.name)).size !== policies.length) fail(file, '$.policies', 'policy names must be unique')
   return {
     name: str(file, '$.name', top.name),
-    description: str(file, '$.description', top.description, ''),
+    description: top.description === undefined || top.description === '' ? '' : str(file, '$.description', top.description),
     durationSeconds: num(file, '$.durationSeconds', top.durationSeconds, 1, 600),
     drainSeconds: num(file, '$.drainSeconds', top.drainSeconds, 0, 600, 5),
     bucketSeconds: num(file, '$.bucketSeconds', top.bucketSeconds, 0.5, 600, 5),
