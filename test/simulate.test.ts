@@ -1,0 +1,67 @@
+/**
+ * The simulator's report against the broker's own records: a tiny scenario runs against a real
+ * broker (private redis-server, temp SQLite), and the figures are checked against the request
+ * rows and ledger postings the run read back, and the HTML against those figures.
+ */
+import t from 'tap'
+import { computeFigures, quantile } from '../scripts/simulate/figures.js'
+import { renderReport } from '../scripts/simulate/report.js'
+import { runPolicy } from '../scripts/simulate/run.js'
+import { parseScenario, ScenarioError } from '../scripts/simulate/scenario.js'
+import { redisServerAvailable, REDIS_INSTALL_HINT } from '../src/redis/redis-server.js'
+
+const tiny = parseScenario({
+  name: 'tiny', durationSeconds: 3, drainSeconds: 5, bucketSeconds: 1, seed: 3,
+  env: { HEARTBEAT_SECONDS: '0.5', KUDOS_UPTIME_PERIOD_SECONDS: '1', KUDOS_UPTIME_FLUSH_SECONDS: '0.5' },
+  policies: [{ name: 'strict', env: {} }],
+  requesters: [
+    { name: 'rich', users: 1, balance: 100, ratePerSecond: 3, promptChars: 40, maxLength: 20 },
+    { name: 'indebted', users: 2, balance: -50, ratePerSecond: 3, promptChars: 40, maxLength: 20 },
+    { name: 'anonymous', anonymous: true, balance: -10, ratePerSecond: 2, promptChars: 40, maxLength: 20 },
+  ],
+  workers: [{ name: 'w1', owner: 'owner', model: 'koboldcpp/Llama-3-8B', tokensPerSecond: 100, threads: 1 }],
+}, 'tiny')
+
+t.test('scenario files are checked with errors that name the field', async (t) => {
+  t.throws(() => parseScenario({ ...tiny, requesters: [{ ...tiny.requesters[0], rate: 1 }] }, 'x.json'), new ScenarioError('x.json: $.requesters[0].rate: unknown field (allowed: name, users, anonymous, balance, ratePerSecond, promptChars, maxLength)'))
+  t.throws(() => parseScenario({ ...tiny, durationSeconds: -1 }, 'x.json'), /x\.json: \$\.durationSeconds: expected 1\.\.600, got -1/)
+  t.throws(() => parseScenario({ ...tiny, policies: [] }, 'x.json'), /\$\.policies: expected a non-empty array/)
+  t.throws(() => parseScenario({ ...tiny, env: { A: 1 } }, 'x.json'), /\$\.env\.A: expected a string/)
+})
+
+t.test('the report\'s figures are the ledger\'s and the request table\'s', async (t) => {
+  if (!redisServerAvailable()) throw new Error(`This test needs redis-server. ${REDIS_INSTALL_HINT}`)
+  const run = await runPolicy(tiny, tiny.policies[0])
+  const figures = computeFigures(tiny, run)
+  t.ok(run.audit.ok, `ledger audit clean: ${run.audit.problems.join('; ')}`)
+  t.ok(run.requests.length > 5, 'requests were recorded')
+  t.equal(figures.totals.requests, run.requests.length, 'requests counted = rows read back')
+  const classRows = (name: string) => run.requests.filter((r) => run.classOf[r.userId] === name)
+  let counted = 0
+  for (const cls of tiny.requesters) {
+    const c = figures.classes[cls.name]
+    const rows = classRows(cls.name)
+    counted += c.requests
+    t.equal(c.requests, rows.length, `${cls.name}: requests = its rows`)
+    t.equal(c.done, rows.filter((r) => r.state === 'done').length, `${cls.name}: done = rows in state done`)
+    const users = Object.keys(run.classOf).map(Number).filter((id) => run.classOf[id] === cls.name)
+    const spent = run.postings.filter((p) => users.includes(p.userId) && p.kind === 'generation' && p.category === 'spent')
+    const spentSum = -spent.reduce((s, p) => s + p.amount, 0) / 1000
+    t.equal(c.paid, Math.round(spentSum * 1000) / 1000, `${cls.name}: paid = sum of its generation postings`)
+    t.equal(Math.round(spentSum * 1000), rows.reduce((s, r) => s + (r.kudos ?? 0), 0), `${cls.name}: paid = the kudos its rows record`)
+    const waits = rows.map((r) => ((r.finishedAt ?? run.endedAt) - r.createdAt) / 1000).sort((a, b) => a - b)
+    t.equal(c.waitMax, Math.round(waits[waits.length - 1] * 1000) / 1000, `${cls.name}: longest wait from the stored times`)
+    t.equal(c.waitP50, Math.round(quantile(waits, 0.5) * 1000) / 1000, `${cls.name}: median wait from the stored times`)
+    t.ok(c.waitP50 > 0, `${cls.name}: waits are positive`)
+  }
+  t.equal(counted, run.requests.length, 'every row belongs to a class')
+  const uptime = run.postings.filter((p) => p.kind === 'uptime').reduce((s, p) => s + p.amount, 0) / 1000
+  t.ok(uptime > 0, 'the worker earned uptime')
+  t.equal(figures.totals.minted, Math.round(uptime * 1000) / 1000, 'minted = the uptime postings')
+  t.ok(figures.debt.indebted.every((d) => d <= -100), 'the indebted class stays at least as deep as it began')
+  const html = renderReport(tiny, [figures])
+  t.match(html, /uPlot/, 'uPlot is inlined')
+  t.notMatch(html, /<script[^>]+src=/, 'no external script')
+  const embedded = JSON.parse(html.match(/<script id="figures" type="application\/json">(.*?)<\/script>/s)![1].replace(/\\u003c/g, '<'))
+  t.same(embedded.figures[0].classes, figures.classes, 'the report embeds these figures')
+})
