@@ -1,6 +1,7 @@
 /**
- * `npm run audit-ledger [-- --db <file>] [-- --json]`: audits the ledger of a broker's
- * database, read-only (safe while the broker runs), and prints a summary and every problem.
+ * `npm run audit-ledger [-- --db <file> | --database-url <url>] [-- --json]`: audits the ledger
+ * of a broker's database (SQLite, or PostgreSQL with a URL or DATABASE_URL), read-only (safe
+ * while brokers run), and prints a summary and every problem.
  * Exit codes: 0 the ledger is sound, 1 it has problems, 2 usage error or unreadable database.
  */
 import fs from 'node:fs'
@@ -11,13 +12,17 @@ import { DB_FILE } from '../src/db/open.js'
 import { formatKudos } from '../src/economy/amounts.js'
 import { auditLedger, NotALedgerError, type AuditReport } from '../src/ledger/audit.js'
 import { isSqliteError, openAuditStore } from '../src/store/sqlite/audit.js'
+import { openPgAuditStore } from '../src/store/postgres/audit.js'
+import { describeUrl } from '../src/store/postgres/open.js'
 
-const USAGE = `Usage: npm run audit-ledger -- [--db <file>] [--json]
+const USAGE = `Usage: npm run audit-ledger -- [--db <file> | --database-url <url>] [--json]
 
 Audits the kudos ledger: every balance against its postings, the mint invariant,
 each entry, each generation settlement and each transfer. Opens the database read-only.
 
   --db <file>  the SQLite database (default: $DATA_DIR/${DB_FILE}, DATA_DIR defaults to ./data)
+  --database-url <url>
+               the PostgreSQL database (default: $DATABASE_URL; when set, the broker uses it too)
   --json       print the report as JSON (amounts in milli-kudos)
   -h, --help   show this help
 
@@ -56,10 +61,10 @@ function printSummary(file: string, report: AuditReport): void {
 }
 
 async function main(): Promise<void> {
-  let args: { db?: string; json?: boolean; help?: boolean }
+  let args: { db?: string; 'database-url'?: string; json?: boolean; help?: boolean }
   try {
     args = parseArgs({
-      options: { db: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { db: { type: 'string' }, 'database-url': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       allowPositionals: false,
       strict: true,
     }).values
@@ -70,6 +75,19 @@ async function main(): Promise<void> {
     console.log(USAGE)
     return
   }
+
+  if (args.db !== undefined && args['database-url'] !== undefined) usageError('--db and --database-url name two databases: pass one')
+  let databaseUrl = args['database-url']
+  if (databaseUrl === '') usageError('--database-url needs a postgres:// URL')
+  if (databaseUrl === undefined && args.db === undefined) {
+    try {
+      databaseUrl = loadConfig(process.env).databaseUrl
+    } catch (error) {
+      if (error instanceof ConfigError) fail(error.message)
+      throw error
+    }
+  }
+  if (databaseUrl !== undefined) return auditPostgres(databaseUrl, args.json === true)
 
   let file: string
   if (args.db !== undefined) {
@@ -100,6 +118,24 @@ async function main(): Promise<void> {
 
   if (args.json) console.log(JSON.stringify({ database: file, ...report }, null, 2))
   else printSummary(file, report)
+  process.exitCode = report.ok ? 0 : 1
+}
+
+/** The PostgreSQL path: same report, same exit codes; the URL's password is never printed. */
+async function auditPostgres(url: string, json: boolean): Promise<void> {
+  if (!/^postgres(ql)?:\/\//.test(url)) usageError(`--database-url expects a postgres:// URL, got ${JSON.stringify(url.split(':')[0])}`)
+  const name = describeUrl(url)
+  const opened = openPgAuditStore(url)
+  let report: AuditReport
+  try {
+    report = await auditLedger(opened.audit)
+  } catch (error) {
+    await opened.close().catch(() => undefined)
+    fail(`cannot audit ${name}: ${(error as Error).message}`)
+  }
+  await opened.close()
+  if (json) console.log(JSON.stringify({ database: name, ...report }, null, 2))
+  else printSummary(name, report)
   process.exitCode = report.ok ? 0 : 1
 }
 

@@ -2,17 +2,16 @@
  * Assembles a broker from a config: database, Redis, ledger, accounts, the HTTP app.
  * `main.ts` calls it for the real process; tests call it with a temp dir and their own Redis.
  */
-import path from 'node:path'
 import { pino } from 'pino'
 import type { FastifyInstance } from 'fastify'
 import { createAccounts } from './accounts/accounts.js'
 import { createIdentities } from './accounts/identities.js'
 import type { Config } from './config.js'
-import { DB_FILE, openDb } from './db/open.js'
+import { DB_FILE } from './db/open.js'
 import { buildApp } from './http/app.js'
 import { createLedger } from './ledger/ledger.js'
 import { createTransfers } from './ledger/transfers.js'
-import { createSqliteStore } from './store/sqlite/index.js'
+import { openStore } from './store/open-store.js'
 import { createMetrics } from './metrics.js'
 import { createRedis, findRedis, type RedisTarget } from './redis/connect.js'
 import { loadModelRegistry } from './economy/models.js'
@@ -54,12 +53,12 @@ export interface BrokerOptions {
 
 export async function createBroker(config: Config, options: BrokerOptions = {}): Promise<Broker> {
   const models = loadModelRegistry(config.modelsFile)
-  const opened = openDb(path.join(config.dataDir, DB_FILE), { synchronous: config.sqliteSynchronous })
+  const store = await openStore(config)
   let redisTarget: RedisTarget
   try {
     redisTarget = await findRedis(config.redisUrl, config.dataDir)
   } catch (error) {
-    opened.close()
+    await store.close()
     throw error
   }
   const redis = createRedis(redisTarget.url, 'horde-broker')
@@ -80,7 +79,6 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       }),
     },
   })
-  const store = createSqliteStore(opened)
   const ledger = createLedger(store)
   ledger.events.on('change', (change) => metrics.ledgerPostings.inc({ kind: change.kind }))
   const accounts = createAccounts(store)
@@ -148,7 +146,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
         await Promise.all([fanout.close(), control.close(), registry.close()])
         await jobQueue.close()
         await redis.quit().catch(() => redis.disconnect())
-        opened.close()
+        await store.close()
         if (redisTarget.owned) await redisTarget.owned.stop()
       })()
       return closed

@@ -129,6 +129,8 @@ export interface Config {
   readonly jobMaxAttempts: number
   /** `synchronous` pragma for the ledger: FULL survives power loss, NORMAL only process crashes. */
   readonly sqliteSynchronous: 'FULL' | 'NORMAL'
+  /** PostgreSQL to store everything in (`DATABASE_URL`); unset: the embedded SQLite file in `dataDir`. */
+  readonly databaseUrl: string | undefined
   readonly kudos: KudosConfig
   readonly limits: LimitsConfig
   readonly bot: BotConfig
@@ -234,6 +236,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     reconcileSeconds: num(env, 'RECONCILE_SECONDS', 30, 0.1, 86400),
     jobMaxAttempts: int(env, 'JOB_MAX_ATTEMPTS', 5, 1, 100),
     sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', 'FULL', ['FULL', 'NORMAL'] as const),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     kudos: {
       generationDivisor: num(env, 'KUDOS_GENERATION_DIVISOR', 125, 1, 1e6),
       uptimeBase: num(env, 'KUDOS_UPTIME_BASE', 25, 0, 1e6),

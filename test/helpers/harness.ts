@@ -9,6 +9,7 @@ import { createBroker, type Broker } from '../../src/broker.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../../src/redis/redis-server.js'
 import { toMilli } from '../../src/economy/amounts.js'
+import { createTestDatabase, testingOnPostgres } from './postgres.js'
 
 /** The subset of a tap test the harness needs. */
 export interface TestLike {
@@ -56,8 +57,25 @@ export interface TestBroker {
   close(): Promise<void>
 }
 
+/**
+ * With `HB_TEST_DATABASE=postgres` every broker stores in PostgreSQL: a database per data
+ * directory (a broker restarted on the same directory finds its data again), dropped in teardown.
+ */
+const databaseOfDir = new Map<string, Promise<string>>()
+
+async function databaseEnv(t: TestLike, dataDir: string, env: Record<string, string> | undefined): Promise<Record<string, string>> {
+  if (!testingOnPostgres() || env?.DATABASE_URL !== undefined) return {}
+  let url = databaseOfDir.get(dataDir)
+  if (!url) {
+    url = createTestDatabase(t, 'broker')
+    databaseOfDir.set(dataDir, url)
+  }
+  return { DATABASE_URL: await url }
+}
+
 export async function startBroker(t: TestLike, options: { redis: RedisServer; env?: Record<string, string>; dataDir?: string; clock?: { now(): number }; wallClock?: () => number }): Promise<TestBroker> {
   const dataDir = options.dataDir ?? tempDir()
+  const database = await databaseEnv(t, dataDir, options.env)
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -66,6 +84,7 @@ export async function startBroker(t: TestLike, options: { redis: RedisServer; en
     LOG_LEVEL: 'silent',
     // Tests register many users from one address.
     REGISTRATIONS_PER_MINUTE: '100000',
+    ...database,
     ...options.env,
   })
   const broker = await createBroker(config, { clock: options.clock, wallClock: options.wallClock })
