@@ -23,6 +23,7 @@ import { createMemoryFanout } from './cluster/memory-fanout.js'
 import { createRedisRegistry } from './cluster/redis-registry.js'
 import { createCore, type Core } from './core/core.js'
 import { registerGenerateRoutes } from './http/routes/generate.js'
+import { registerOpenAiRoutes } from './openai/routes.js'
 import { registerSocketRoutes } from './http/routes/sockets.js'
 import { JobQueue } from './queue/job-queue.js'
 import { createKeys } from './queue/keys.js'
@@ -121,6 +122,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   const app = await buildApp(services, {
     extend(app) {
       registerGenerateRoutes(app, services, core)
+      registerOpenAiRoutes(app, services, core, models)
       registerSocketRoutes(app, services, core)
     },
   })

@@ -20,6 +20,7 @@ t.test('templates: exact names win, then the first matching pattern, case-insens
   t.equal(registry.templateOf('x/Llama2-13B'), 'llama2', 'patterns ignore case')
   t.equal(registry.templateOf('x/other.model'), 'alpaca', '* matches anything')
   t.equal(registry.sizeOf('a/Llama-3-8B'), 8, 'sizes are unchanged')
+  t.same([...registry.templateNames].sort(), ['alpaca', 'chatml', 'llama2', 'llama3'], 'the names used, for the start-up check')
 })
 
 t.test('a pattern is literal apart from *', async (t) => {

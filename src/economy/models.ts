@@ -14,6 +14,8 @@ export interface ModelRegistry {
    * matches; undefined when none does.
    */
   templateOf(model: string): string | undefined
+  /** Every template name the `templates` section uses (checked against the table at start-up). */
+  readonly templateNames: ReadonlySet<string>
 }
 
 export function loadModelRegistry(file: string): ModelRegistry {
@@ -30,8 +32,8 @@ export function loadModelRegistry(file: string): ModelRegistry {
     if (typeof size !== 'number' || !(size > 0) || size > 10_000) throw new Error(`The model registry ${file}: size of ${name} must be a positive number of billions`)
     sizes.set(name, size)
   }
-  const templateOf = parseTemplates(file, (parsed as { templates?: unknown }).templates)
-  return { sizeOf: (model) => sizes.get(model), names: [...sizes.keys()], templateOf }
+  const { templateOf, templateNames } = parseTemplates(file, (parsed as { templates?: unknown }).templates)
+  return { sizeOf: (model) => sizes.get(model), names: [...sizes.keys()], templateOf, templateNames }
 }
 
 /** A template's name: what the OpenAI endpoint's template table is keyed by. */
@@ -42,8 +44,8 @@ const TEMPLATE_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/
  * matches any run of characters, case-insensitively (`*llama-3*`); keys starting with `$`
  * are comments. Exact names win over patterns; patterns are tried in the file's order.
  */
-function parseTemplates(file: string, raw: unknown): (model: string) => string | undefined {
-  if (raw === undefined) return () => undefined
+function parseTemplates(file: string, raw: unknown): Pick<ModelRegistry, 'templateOf' | 'templateNames'> {
+  if (raw === undefined) return { templateOf: () => undefined, templateNames: new Set() }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`The model registry ${file}: "templates" must be an object of model name or pattern: template name`)
   const exact = new Map<string, string>()
   const patterns: Array<{ test: RegExp; template: string }> = []
@@ -57,5 +59,8 @@ function parseTemplates(file: string, raw: unknown): (model: string) => string |
     const source = key.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')
     patterns.push({ test: new RegExp(`^${source}$`, 'i'), template })
   }
-  return (model) => exact.get(model) ?? patterns.find((p) => p.test.test(model))?.template
+  return {
+    templateOf: (model) => exact.get(model) ?? patterns.find((p) => p.test.test(model))?.template,
+    templateNames: new Set([...exact.values(), ...patterns.map((p) => p.template)]),
+  }
 }
