@@ -23,6 +23,7 @@ import { createRedisRegistry } from './cluster/redis-registry.js'
 import { createCore, type Core } from './core/core.js'
 import { registerGenerateRoutes } from './http/routes/generate.js'
 import { registerModelRoutes } from './http/routes/models.js'
+import { registerOpenAiRoutes } from './openai/routes.js'
 import { registerSocketRoutes } from './http/routes/sockets.js'
 import { JobQueue } from './queue/job-queue.js'
 import { createKeys } from './queue/keys.js'
@@ -120,6 +121,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   const app = await buildApp(services, {
     extend(app) {
       registerGenerateRoutes(app, services, core)
+      registerOpenAiRoutes(app, services, core, models)
       registerSocketRoutes(app, services, core)
       registerModelRoutes(app, core, models)
     },

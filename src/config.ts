@@ -105,6 +105,14 @@ export interface WebConfig {
   readonly oauth: Readonly<Partial<Record<OAuthProviderName, OAuthProviderConfig>>>
 }
 
+/** The OpenAI-compatible endpoint (src/openai/, docs/openai-api.md). */
+export interface OpenAiConfig {
+  /** Names the endpoint accepts as `model` besides horde model names: alias -> models (empty: any model). */
+  readonly aliases: Readonly<Record<string, readonly string[]>>
+  /** `max_tokens` of a chat completion that sets none (OpenAI's own default is the model's limit). */
+  readonly defaultMaxTokens: number
+}
+
 export interface Config {
   readonly host: string
   readonly port: number
@@ -135,6 +143,7 @@ export interface Config {
   readonly limits: LimitsConfig
   readonly bot: BotConfig
   readonly web: WebConfig
+  readonly openai: OpenAiConfig
 }
 
 export class ConfigError extends Error {
@@ -267,6 +276,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       batchSize: int(env, 'BOT_BATCH_SIZE', 32, 1, 10_000),
     },
     web: webConfig(env),
+    openai: openAiConfig(env),
   }
   return deepFreeze(config)
 }
@@ -279,6 +289,22 @@ function webConfig(env: Env): WebConfig {
     statusPushSeconds: num(env, 'STATUS_PUSH_SECONDS', 2, 0.05, 3600),
     oauth,
   }
+}
+
+/** `OPENAI_MODEL_ALIASES`: `name=model,model;name=*`, where `*` is any model. */
+function openAiConfig(env: Env): OpenAiConfig {
+  const raw = env.OPENAI_MODEL_ALIASES ?? 'any=*'
+  const aliases: Record<string, string[]> = {}
+  for (const entry of raw.split(';').map((e) => e.trim()).filter(Boolean)) {
+    const [name, list, extra] = entry.split('=').map((part) => part.trim())
+    if (!name || list === undefined || extra !== undefined || list === '') throw new ConfigError('OPENAI_MODEL_ALIASES', `expected name=model,model or name=*, got ${JSON.stringify(entry)}`)
+    if (Object.hasOwn(aliases, name)) throw new ConfigError('OPENAI_MODEL_ALIASES', `alias ${name} is defined twice`)
+    const models = list === '*' ? [] : list.split(',').map((m) => m.trim())
+    if (models.some((m) => m === '' || m === '*' || m.length > 200)) throw new ConfigError('OPENAI_MODEL_ALIASES', `alias ${name}: models are comma-separated names (or * alone)`)
+    aliases[name] = models
+  }
+  const maxLength = int(env, 'MAX_LENGTH', 4096, 1, 1_000_000)
+  return { aliases, defaultMaxTokens: int(env, 'OPENAI_DEFAULT_MAX_TOKENS', Math.min(512, maxLength), 1, maxLength) }
 }
 
 function deepFreeze<T extends object>(value: T): T {

@@ -50,6 +50,8 @@ export const ERRORS = {
   not_cancellable: { status: 409, close: null, message: 'The request has already finished' },
   not_ready: { status: 409, close: null, message: 'Announce the worker before anything else' },
   no_such_model: { status: 400, close: null, message: 'The request names no model' },
+  unknown_model: { status: 404, close: null, message: 'No worker serves that model and the model registry does not list it' },
+  no_worker: { status: 503, close: null, message: 'No worker online can serve this request' },
   unavailable: { status: 503, close: 1013, message: 'A dependency is unavailable' },
   internal: { status: 500, close: 1011, message: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>

@@ -9,7 +9,7 @@ export async function runModels(argv: string[], env: Env): Promise<number> {
   const { url } = connection(values, env)
   let rows: Array<{ name: string; registered: boolean; size_b: number | null; workers: number; threads: number; waiting: number; eta_seconds: number | null }>
   try {
-    const answer = await fetch(`${url.replace(/^ws/, 'http').replace(/\/+$/, '')}/v1/models`, { signal: AbortSignal.timeout(10_000) })
+    const answer = await fetch(`${url.replace(/^ws/, 'http').replace(/\/+$/, '')}/v1/status/models`, { signal: AbortSignal.timeout(10_000) })
     if (!answer.ok) throw new Error(`HTTP ${answer.status}`)
     rows = ((await answer.json()) as { models: typeof rows }).models
   } catch (error) {

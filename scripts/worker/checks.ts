@@ -40,12 +40,12 @@ export function closestModel(name: string, registered: readonly string[]): strin
   return best && best.d <= Math.max(3, Math.floor(wanted.length / 4)) ? best.name : undefined
 }
 
-/** Warnings about the announce, from the broker's public `/v1/models` and `/v1/status`. */
+/** Warnings about the announce, from the broker's public `/v1/status/models` and `/v1/status`. */
 export async function preflight(url: string, name: string, models: readonly string[]): Promise<string[]> {
   const base = url.replace(/^ws/, 'http').replace(/\/+$/, '')
   const warnings: string[] = []
   try {
-    const answer = await fetch(`${base}/v1/models`, { signal: AbortSignal.timeout(5000) })
+    const answer = await fetch(`${base}/v1/status/models`, { signal: AbortSignal.timeout(5000) })
     if (answer.ok) {
       const rows = ((await answer.json()) as { models: Array<{ name: string; registered: boolean }> }).models
       const registered = rows.filter((r) => r.registered).map((r) => r.name)

@@ -8,6 +8,14 @@ export interface ModelRegistry {
   /** Size in billions of parameters, or undefined for a model the operator does not list. */
   sizeOf(model: string): number | undefined
   readonly names: string[]
+  /**
+   * The chat template the operator names for a model (the OpenAI-compatible endpoint renders
+   * chat messages with it): an exact entry of `templates` first, then the first pattern that
+   * matches; undefined when none does.
+   */
+  templateOf(model: string): string | undefined
+  /** Every template name the `templates` section uses (checked against the table at start-up). */
+  readonly templateNames: ReadonlySet<string>
 }
 
 export function loadModelRegistry(file: string): ModelRegistry {
@@ -24,5 +32,35 @@ export function loadModelRegistry(file: string): ModelRegistry {
     if (typeof size !== 'number' || !(size > 0) || size > 10_000) throw new Error(`The model registry ${file}: size of ${name} must be a positive number of billions`)
     sizes.set(name, size)
   }
-  return { sizeOf: (model) => sizes.get(model), names: [...sizes.keys()] }
+  const { templateOf, templateNames } = parseTemplates(file, (parsed as { templates?: unknown }).templates)
+  return { sizeOf: (model) => sizes.get(model), names: [...sizes.keys()], templateOf, templateNames }
+}
+
+/** A template's name: what the OpenAI endpoint's template table is keyed by. */
+const TEMPLATE_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/
+
+/**
+ * The optional `templates` object: model name or pattern -> template name. A `*` in a key
+ * matches any run of characters, case-insensitively (`*llama-3*`); keys starting with `$`
+ * are comments. Exact names win over patterns; patterns are tried in the file's order.
+ */
+function parseTemplates(file: string, raw: unknown): Pick<ModelRegistry, 'templateOf' | 'templateNames'> {
+  if (raw === undefined) return { templateOf: () => undefined, templateNames: new Set() }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`The model registry ${file}: "templates" must be an object of model name or pattern: template name`)
+  const exact = new Map<string, string>()
+  const patterns: Array<{ test: RegExp; template: string }> = []
+  for (const [key, template] of Object.entries(raw as Record<string, unknown>)) {
+    if (key.startsWith('$')) continue
+    if (typeof template !== 'string' || !TEMPLATE_NAME.test(template)) throw new Error(`The model registry ${file}: template of ${key} must be a template name (lower-case letters, digits, -)`)
+    if (!key.includes('*')) {
+      exact.set(key, template)
+      continue
+    }
+    const source = key.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')
+    patterns.push({ test: new RegExp(`^${source}$`, 'i'), template })
+  }
+  return {
+    templateOf: (model) => exact.get(model) ?? patterns.find((p) => p.test.test(model))?.template,
+    templateNames: new Set([...exact.values(), ...patterns.map((p) => p.template)]),
+  }
 }

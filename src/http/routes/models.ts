@@ -1,5 +1,5 @@
 /**
- * `GET /v1/models`: the operator's model registry joined with who serves what now, for
+ * `GET /v1/status/models`: the operator's model registry joined with who serves what now, for
  * clients choosing a model and workers checking the names they announce. An ETA is given
  * only for a model some worker serves (otherwise nothing can be promised).
  */
@@ -23,7 +23,7 @@ export interface ModelRow {
 }
 
 export function registerModelRoutes(app: FastifyInstance, core: Core, models: ModelRegistry): void {
-  app.get('/v1/models', {
+  app.get('/v1/status/models', {
     schema: { summary: 'Registered models and the models online: workers, threads, waiting requests, a rough ETA', tags: ['status'] },
   }, async () => {
     const [online, status] = await Promise.all([core.dispatcher.onlineWorkers(), core.status()])

@@ -1,0 +1,116 @@
+/**
+ * Sends an accepted horde request's answer over HTTP, as OpenAI's clients expect it: a
+ * server-sent event stream (queue positions as comment lines while it waits, one chunk per
+ * relayed piece of text, the finish, the usage when asked, `[DONE]`), or one JSON object
+ * once the text is complete (the queue position at acceptance in a response header).
+ * Either way, a client that goes away cancels the request, which then pays only for the
+ * text delivered so far.
+ */
+import type { FastifyReply } from 'fastify'
+import type { Caller, SubmitResult } from '../core/generations.js'
+import { AnswerFollower, type AnswerEnd, type FollowDeps } from './follow.js'
+import type { OpenAiError } from './errors.js'
+import type { HordeCall } from './mapping.js'
+import { answerShape, usageOf } from './shapes.js'
+import { createSseStream, SSE_HEADERS } from './sse.js'
+
+export interface AnswerContext {
+  deps: FollowDeps
+  caller: Caller
+  accepted: SubmitResult
+  call: HordeCall
+  kind: 'chat' | 'text'
+  /** The `model` the caller asked for: named in chunks until a worker's model is known. */
+  requested: string
+  /** True while the broker shuts down: a connection it closes is not a client leaving. */
+  closing(): boolean
+}
+
+export function sendError(reply: FastifyReply, error: OpenAiError): FastifyReply {
+  if (!error.retry) reply.header('x-should-retry', 'false')
+  return reply.status(error.status).type('application/json').send(error.body)
+}
+
+function follower(ctx: AnswerContext, sink: ConstructorParameters<typeof AnswerFollower>[2]): AnswerFollower {
+  const { call, accepted } = ctx
+  return new AnswerFollower(ctx.deps, { caller: ctx.caller, request: accepted.id, maxLength: call.body.max_length, stops: call.stops, replayed: accepted.replayed }, sink)
+}
+
+/** Calls `left` when the HTTP client goes away before the answer was finished. */
+function onClientGone(reply: FastifyReply, ctx: AnswerContext, isFinished: () => boolean, left: () => void): void {
+  reply.raw.once('close', () => {
+    if (!isFinished() && !ctx.closing()) left()
+  })
+}
+
+export async function sendStream(reply: FastifyReply, ctx: AnswerContext): Promise<FastifyReply> {
+  const { call, accepted } = ctx
+  const shape = answerShape({ kind: ctx.kind, request: accepted.id, created: Math.floor(Date.now() / 1000), includeUsage: call.includeUsage })
+  const sse = createSseStream()
+  let model = ctx.requested
+  let finished = false
+  const answer = follower(ctx, {
+    position: (position) => sse.comment(position === null ? 'queue position unknown (the request is queued again)' : `queue position ${position}`),
+    started(name) {
+      model = name
+      const opening = shape.opening(model)
+      if (opening) sse.data(opening)
+      if (call.echo) sse.data(shape.delta(model, call.echo))
+    },
+    text: (text) => sse.data(shape.delta(model, text)),
+    end(end: AnswerEnd) {
+      finished = true
+      sse.data(shape.closing(end.model ?? model, end.finish))
+      if (call.includeUsage) sse.data(shape.usage(end.model ?? model, usageOf(call.promptTokens, end.tokens)))
+      sse.done()
+    },
+    error(error) {
+      finished = true
+      sse.data(error.body)
+      sse.end()
+    },
+  })
+  if (!accepted.replayed && accepted.position !== null) sse.comment(`queue position ${accepted.position}`)
+  try {
+    await answer.start()
+  } catch (error) {
+    sse.end()
+    throw error
+  }
+  onClientGone(reply, ctx, () => finished, () => void answer.abandon())
+  return reply.status(200).headers(SSE_HEADERS).send(sse.body)
+}
+
+export async function sendWhole(reply: FastifyReply, ctx: AnswerContext): Promise<FastifyReply> {
+  const { call, accepted } = ctx
+  const shape = answerShape({ kind: ctx.kind, request: accepted.id, created: Math.floor(Date.now() / 1000), includeUsage: false })
+  let model = ctx.requested
+  let text = call.echo
+  let settle!: (outcome: { end: AnswerEnd } | { error: OpenAiError } | null) => void
+  const outcome = new Promise<{ end: AnswerEnd } | { error: OpenAiError } | null>((resolve) => (settle = resolve))
+  let finished = false
+  const answer = follower(ctx, {
+    position: () => {},
+    started: (name) => { model = name },
+    text: (piece) => { text += piece },
+    reset: () => { text = call.echo },
+    end: (end) => settle({ end }),
+    error: (error) => settle({ error }),
+  })
+  onClientGone(reply, ctx, () => finished, () => {
+    void answer.abandon()
+    settle(null)
+  })
+  try {
+    await answer.start()
+  } catch (error) {
+    finished = true
+    throw error
+  }
+  const result = await outcome
+  finished = true
+  if (result === null) return reply.status(499).send() // nobody is listening any more
+  if ('error' in result) return sendError(reply, result.error)
+  const { end } = result
+  return reply.status(200).send(shape.whole(end.model ?? model, text, end.finish, usageOf(call.promptTokens, end.tokens)))
+}
