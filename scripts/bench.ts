@@ -29,6 +29,8 @@ export const SCENARIOS: Array<{ name: string; goal: string; family: string }> = 
   { name: 'time_to_first_token_ms', goal: 'p50 <= 2 ms', family: 'latency' },
   { name: 'relay_tokens_per_s', goal: '>= 100000/s, ratio >= 0.5', family: 'streams' },
   { name: 'jobs_per_s_100_workers', goal: '>= 5000/s, ratio >= 0.25', family: 'streams' },
+  { name: 'redis_commands_per_job', goal: '(fewer is better)', family: 'streams' },
+  { name: 'frames_per_job', goal: '(fewer is better; 6 at least)', family: 'streams' },
   { name: 'idle_workers_held', goal: '>= 15000', family: 'idle' },
   { name: 'rss_kb_per_worker', goal: '<= 15 KB', family: 'idle' },
   { name: 'reprioritize_p50_ms_1k', goal: '(for growth)', family: 'reprioritize' },
