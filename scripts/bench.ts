@@ -29,6 +29,8 @@ export const SCENARIOS: Array<{ name: string; goal: string; family: string }> = 
   { name: 'time_to_first_token_ms', goal: 'p50 <= 2 ms', family: 'latency' },
   { name: 'relay_tokens_per_s', goal: '>= 100000/s, ratio >= 0.5', family: 'streams' },
   { name: 'jobs_per_s_100_workers', goal: '>= 5000/s, ratio >= 0.25', family: 'streams' },
+  { name: 'redis_commands_per_job', goal: '(fewer is better)', family: 'streams' },
+  { name: 'frames_per_job', goal: '(fewer is better; 6 at least)', family: 'streams' },
   { name: 'idle_workers_held', goal: '>= 15000', family: 'idle' },
   { name: 'rss_kb_per_worker', goal: '<= 15 KB', family: 'idle' },
   { name: 'reprioritize_p50_ms_1k', goal: '(for growth)', family: 'reprioritize' },
@@ -100,19 +102,23 @@ async function main(): Promise<void> {
   const scenarios: Record<string, Figure> = {}
   const info = machine(mode)
   const write = () => fs.writeFileSync(out, `${JSON.stringify({ scenarios, machine: info, nofile_limit: nofileLimit() }, null, 2)}\n`)
-  const watchdog = setTimeout(() => {
-    // What was measured is kept; the missing figures say the run was cut short.
-    process.stderr.write(`\nbench: over its ${budgetMs / 1000} s budget; stopping (partial results in ${out})\n`)
+  let redis: RedisServer | undefined
+  // Cut short (the budget, or Ctrl-C / SIGTERM): what was measured is kept, the missing
+  // figures say so, and no child (broker, raw ws, redis-server) outlives the run.
+  const abort = (why: string) => {
+    process.stderr.write(`\nbench: ${why}; stopping (partial results in ${out})\n`)
     killChildren()
+    if (redis?.pid) try { process.kill(redis.pid, 'SIGKILL') } catch { /* already gone */ }
     write()
     process.exit(1)
-  }, budgetMs)
+  }
+  const watchdog = setTimeout(() => abort(`over its ${budgetMs / 1000} s budget`), budgetMs)
   watchdog.unref()
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => abort(`${signal} received`))
 
   const progress = createProgress()
   const dir = tempDir('horde-bench-')
   const childNodeArgs = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []
-  let redis: RedisServer | undefined
   try {
     progress.set('starting redis-server')
     redis = await startRedisServer({ dir: path.join(dir, 'redis'), appendOnly: false })

@@ -16,7 +16,7 @@ const FIGURES_DIR = path.join(ROOT, 'test-output', 'reliability')
 const START = '<!-- figures:start -->'
 const END = '<!-- figures:end -->'
 /** Rows in the order of docs/reliability.md; any other figures files follow, by name. */
-const ORDER = ['broker-kill', 'broker-kill-after-settle', 'redis-kill', 'lock-lost', 'redis-flush', 'redis-flush-restart', 'worker-drops', 'transfer-retries', 'slow-reader']
+const ORDER = ['broker-kill', 'broker-kill-after-settle', 'redis-kill', 'lock-lost', 'redis-flush', 'redis-flush-restart', 'worker-drops', 'transfer-retries', 'slow-reader', 'drain', 'drain-deadline']
 
 type Figures = FaultFigures
 

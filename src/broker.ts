@@ -39,8 +39,23 @@ export interface Broker {
   readonly redisTarget: RedisTarget
   /** Listens on the configured host and port; returns the base URL. */
   listen(): Promise<string>
+  /**
+   * A graceful stop's first half: no new requests, sockets or jobs here; running jobs go on for
+   * up to `seconds` while their watchers stay; every other socket is closed with 1012
+   * (reconnect elsewhere) as soon as it has nothing running here. What is still running at the
+   * deadline is stopped and handed back to its queue. `close()` follows.
+   */
+  drain(seconds: number): Promise<DrainOutcome>
   /** Stops taking work, closes sockets and connections, stops a private Redis. */
   close(): Promise<void>
+}
+
+export interface DrainOutcome {
+  /** Jobs that were running when the drain began. */
+  running: number
+  /** Jobs still running at the deadline, handed back to their queues. */
+  handedBack: number
+  seconds: number
 }
 
 export { DB_FILE }
@@ -96,6 +111,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     hub: new Hub(config.heartbeatSeconds * 1000, config.limits.connectionsPerIp),
     // The core, built below, is the source; the closure reads it when a snapshot is taken.
     status: { snapshot: () => core.status() },
+    draining: false,
   }
   const keys = createKeys(config.redisPrefix)
   const jobQueue = new JobQueue({ redis, keys, lockMs: config.jobLockSeconds * 1000, maxAttempts: config.jobMaxAttempts })
@@ -128,6 +144,23 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   })
 
   let closed: Promise<void> | undefined
+  let drained: Promise<DrainOutcome> | undefined
+  async function drain(seconds: number): Promise<DrainOutcome> {
+    const started = performance.now()
+    services.draining = true
+    core.drain()
+    const running = core.runner.size
+    const deadline = started + seconds * 1000
+    const reason = 'server draining: reconnect'
+    while (services.hub.closeIdle(CloseCode.Restarting, reason) > 0 || core.runner.size > 0) {
+      if (performance.now() >= deadline) break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const handedBack = core.runner.size
+    await core.runner.handBack('the broker process stopped (drain deadline)')
+    services.hub.closeAll(CloseCode.Restarting, reason)
+    return { running, handedBack, seconds: (performance.now() - started) / 1000 }
+  }
   return {
     app,
     services,
@@ -138,6 +171,10 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       const url = await app.listen({ host: config.host, port: config.port })
       services.hub.start()
       return url
+    },
+    drain(seconds) {
+      drained ??= drain(seconds)
+      return drained
     },
     close() {
       closed ??= (async () => {

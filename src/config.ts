@@ -131,6 +131,8 @@ export interface Config {
   readonly publicUrl: string
   /** Seconds a dispatched job stays locked without renewal: a crashed process's jobs return after this. */
   readonly jobLockSeconds: number
+  /** On SIGTERM, how long running jobs may go on before what is left goes back to the queue. */
+  readonly drainSeconds: number
   /** Seconds between checks that every accepted, unfinished request is queued in Redis. */
   readonly reconcileSeconds: number
   /** Dispatch attempts before a job that keeps losing its worker fails for good. */
@@ -242,6 +244,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     heartbeatSeconds: num(env, 'HEARTBEAT_SECONDS', 15, 0.05, 3600),
     publicUrl: url(env, 'PUBLIC_URL', ['http:', 'https:']) ?? `http://${host}:${port}`,
     jobLockSeconds: num(env, 'JOB_LOCK_SECONDS', 30, 0.5, 3600),
+    drainSeconds: num(env, 'DRAIN_SECONDS', 30, 0, 3600),
     reconcileSeconds: num(env, 'RECONCILE_SECONDS', 30, 0.1, 86400),
     jobMaxAttempts: int(env, 'JOB_MAX_ATTEMPTS', 5, 1, 100),
     sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', 'FULL', ['FULL', 'NORMAL'] as const),

@@ -46,17 +46,28 @@ async function main(): Promise<void> {
   }
   broker.app.log.info({ url, redis: broker.redisTarget.source, dataDir: config.dataDir }, 'horde-broker listening')
 
+  // The first signal drains: running jobs finish (up to DRAIN_SECONDS), everyone else is told
+  // to reconnect elsewhere, what is left goes back to the queue. A second signal exits at once.
   let stopping = false
   const stop = (signal: string) => {
-    if (stopping) return
-    stopping = true
-    broker.app.log.info({ signal }, 'draining')
-    const force = setTimeout(() => process.exit(1), 15_000)
-    force.unref()
-    broker.close().then(() => process.exit(0), (error) => {
-      console.error(error)
+    if (stopping) {
+      broker.app.log.warn({ signal }, 'second signal: exiting now; jobs still running come back after their lock expires')
       process.exit(1)
-    })
+    }
+    stopping = true
+    const seconds = config.drainSeconds
+    broker.app.log.info({ signal, seconds, running: broker.core.runner.size }, 'draining')
+    const force = setTimeout(() => process.exit(1), (seconds + 15) * 1000)
+    force.unref()
+    broker.drain(seconds)
+      .then((outcome) => {
+        broker.app.log.info(outcome, 'drained')
+        return broker.close()
+      })
+      .then(() => process.exit(0), (error) => {
+        console.error(error)
+        process.exit(1)
+      })
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))

@@ -30,4 +30,6 @@ export interface Services {
   refreshMetrics?: () => Promise<void>
   /** What the status page and `/v1/status/live` show; the core provides the real one. */
   readonly status: StatusSource
+  /** Set when a drain starts: `/health` answers 503 and no new socket is taken. */
+  draining: boolean
 }

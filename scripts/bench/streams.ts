@@ -5,7 +5,11 @@
  *   per second (baseline: the same frames through a raw ws relay, 100 pairs, same window);
  * - jobs_per_s_100_workers: 100 workers, clients keeping requests outstanding, each job one
  *   chunk and `done`, counted when the client gets `done` (so after settlement in the ledger)
- *   (baseline: BullMQ alone, one no-op manual getNextJob/moveToCompleted loop).
+ *   (baseline: BullMQ alone, one no-op manual getNextJob/moveToCompleted loop);
+ * - redis_commands_per_job: Redis commands (INFO commandstats, those run inside scripts
+ *   included) per completed job over the same window (baseline: the BullMQ loop's);
+ * - frames_per_job: WebSocket frames per completed job, both directions, at the workers and
+ *   the clients (no baseline: a job needs at least submit, job, chunk, done and the client's chunk and done).
  */
 import { randomUUID } from 'node:crypto'
 import { Queue, Worker } from 'bullmq'
@@ -78,10 +82,12 @@ export async function runStreams(ctx: BenchContext): Promise<void> {
   ctx.record('relay_tokens_per_s', figure(brokerRate, 'chunks/s', rawRate))
 
   ctx.progress('jobs per second: broker')
-  const jobsRate = await brokerJobs(ctx, workerCount, size(ctx.mode, 50, 50, 5), warmupMs, jobsMeasureMs)
+  const jobs = await brokerJobs(ctx, workerCount, size(ctx.mode, 50, 50, 5), warmupMs, jobsMeasureMs)
   ctx.progress('jobs per second: BullMQ fetch/complete loop')
-  const bullRate = await bullmqJobs(ctx.redisUrl, size(ctx.mode, 30_000, 5000, 1000), jobsMeasureMs)
-  ctx.record('jobs_per_s_100_workers', figure(jobsRate, 'jobs/s', bullRate))
+  const bull = await bullmqJobs(ctx.redisUrl, size(ctx.mode, 30_000, 5000, 1000), jobsMeasureMs)
+  ctx.record('jobs_per_s_100_workers', figure(jobs.rate, 'jobs/s', bull.rate))
+  ctx.record('redis_commands_per_job', figure(jobs.commandsPerJob, 'commands', bull.commandsPerJob))
+  ctx.record('frames_per_job', figure(jobs.framesPerJob, 'frames', null))
 }
 
 async function workersAndClients(ctx: BenchContext, broker: Child, prefix: string, workers: number, clients: number): Promise<{ workers: Peer[]; clients: Peer[] }> {
@@ -153,27 +159,49 @@ async function rawStreams(count: number, warmupMs: number, measureMs: number, pr
   }
 }
 
-async function brokerJobs(ctx: BenchContext, workerCount: number, outstanding: number, warmupMs: number, measureMs: number): Promise<number> {
+/** Commands Redis has run so far, all kinds together (the INFO call itself included). */
+async function commandsSoFar(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats')
+  let calls = 0
+  for (const match of info.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(match[1])
+  return calls
+}
+
+interface JobFigures {
+  rate: number
+  commandsPerJob: number
+  framesPerJob: number
+}
+
+async function brokerJobs(ctx: BenchContext, workerCount: number, outstanding: number, warmupMs: number, measureMs: number): Promise<JobFigures> {
   const broker = await startBrokerChild(brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/jobs`, prefix: 'jobs' }), ctx.childNodeArgs)
   // Four requesters with `outstanding` requests each (200 for 100 workers): no worker idles for want of work.
   const peers = await workersAndClients(ctx, broker, 'jobs', workerCount, 4)
   let submitting = true
   let measuring = false
   let completed = 0
+  let frames = 0
   let refused: string | undefined
+  const stats = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null })
   try {
     for (const worker of peers.workers) {
       worker.onFrame = (frame) => {
+        if (measuring) frames++
         if (frame.type !== 'job') return
         worker.ws.send(`{"type":"chunk","job":"${frame.job}","seq":0,"text":"Hello there"}`)
         worker.ws.send(`{"type":"done","job":"${frame.job}","chunks":1}`)
+        if (measuring) frames += 2
       }
     }
     let serial = 0
-    const submit = (client: Peer) => client.ws.send(`{"type":"submit","id":${++serial},"prompt":"Once upon a time","models":["${BENCH_MODEL}"],"max_length":80}`)
+    const submit = (client: Peer) => {
+      if (measuring) frames++
+      client.ws.send(`{"type":"submit","id":${++serial},"prompt":"Once upon a time","models":["${BENCH_MODEL}"],"max_length":80}`)
+    }
     for (const client of peers.clients) {
       client.buffering = false
       client.onFrame = (frame) => {
+        if (measuring) frames++
         if (frame.type === 'done') {
           if (measuring) completed++
           if (submitting) submit(client)
@@ -182,17 +210,20 @@ async function brokerJobs(ctx: BenchContext, workerCount: number, outstanding: n
       for (let i = 0; i < outstanding; i++) submit(client)
     }
     await sleep(warmupMs)
+    const commandsBefore = await commandsSoFar(stats)
     measuring = true
     const start = performance.now()
     const ticker = setInterval(() => ctx.progress(`jobs per second: broker, ${Math.round(completed / ((performance.now() - start) / 1000))} jobs/s so far`), 1000)
     await sleep(measureMs)
     measuring = false
+    const commands = (await commandsSoFar(stats)) - commandsBefore
     clearInterval(ticker)
     const rate = completed / ((performance.now() - start) / 1000)
     submitting = false
     if (refused) throw new Error(`the broker refused a submission: ${refused}`)
-    return rate
+    return { rate, commandsPerJob: commands / Math.max(1, completed), framesPerJob: frames / Math.max(1, completed) }
   } finally {
+    stats.disconnect()
     submitting = false
     for (const peer of [...peers.workers, ...peers.clients]) peer.close()
     await broker.stop()
@@ -200,7 +231,7 @@ async function brokerJobs(ctx: BenchContext, workerCount: number, outstanding: n
 }
 
 /** BullMQ alone: jobs added in bulk beforehand, then one loop fetching and completing them. */
-async function bullmqJobs(redisUrl: string, prefill: number, measureMs: number): Promise<number> {
+async function bullmqJobs(redisUrl: string, prefill: number, measureMs: number): Promise<JobFigures> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null })
   const name = `jobs-${randomUUID().slice(0, 8)}`
   const queue = new Queue(name, { connection, prefix: 'bench' })
@@ -216,6 +247,7 @@ async function bullmqJobs(redisUrl: string, prefill: number, measureMs: number):
     }
     const token = randomUUID()
     let done = 0
+    const commandsBefore = await commandsSoFar(connection)
     const start = performance.now()
     const end = start + measureMs
     while (performance.now() < end) {
@@ -224,7 +256,9 @@ async function bullmqJobs(redisUrl: string, prefill: number, measureMs: number):
       await job.moveToCompleted('ok', token, false)
       done++
     }
-    return done / ((performance.now() - start) / 1000)
+    const rate = done / ((performance.now() - start) / 1000)
+    const commands = (await commandsSoFar(connection)) - commandsBefore
+    return { rate, commandsPerJob: commands / Math.max(1, done), framesPerJob: 0 }
   } finally {
     await worker.close(true).catch(() => {})
     await queue.obliterate({ force: true }).catch(() => {})

@@ -100,7 +100,7 @@ const RECONNECT_CODES = new Set([1001, 1006, 1011, 1012, 1013])
  * the text of the final attempt is `result.text`, the same text the chunks spelled out
  * since the last `onRestarted`.
  *
- * It survives a broker restart: after a close with 1001/1006/1011/1013 it opens a new
+ * It survives a broker restart: after a close with 1001/1006/1011/1012/1013 it opens a new
  * socket with back-off (for up to `reconnectMs`), attaches to the request (or, if the
  * first socket went before `accepted`, submits again with the same idempotency key, which
  * the broker answers with the first request), and goes on from what the `attached` view

@@ -63,6 +63,8 @@ export interface Core {
   readonly uptimePayer: UptimePayer
   /** Draining: nothing new is accepted. */
   stopAccepting(): void
+  /** The start of a drain: no new requests, no new jobs for this process's workers; running jobs go on. */
+  drain(): void
   close(): Promise<void>
 }
 
@@ -126,6 +128,10 @@ export function createCore(deps: CoreDeps): Core {
   return {
     generations, workforce, positions, recovery, status, dispatcher, runner, reprioritizer, uptimePayer,
     stopAccepting,
+    drain() {
+      stopAccepting()
+      dispatcher.pause()
+    },
     async close() {
       stopAccepting()
       recovery.close()

@@ -46,6 +46,8 @@ export interface Dispatcher {
   /** Rough seconds until a request at `position` starts. */
   eta(position: number, cls: RequestClass): number
   sweep(): Promise<void>
+  /** A drain: no more jobs for this process's workers; jobs that come back are still announced to other processes. */
+  pause(): void
   close(): Promise<void>
 }
 
@@ -58,6 +60,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const serving = new Coalescer<string>({ onError: deps.log })
   const pumping = new Coalescer<WorkerState>({ onError: deps.log })
   let closed = false
+  let paused = false
   let avgJobMs = 10_000
   if (deps.subscriber) {
     void deps.subscriber.subscribe(keys.dispatchChannel).catch(deps.log)
@@ -78,7 +81,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   function jobAvailable(queue: string, local: boolean): void {
     if (closed) return
     if (local) void redis.publish(keys.dispatchChannel, queue).catch(deps.log)
-    void serveQueue(queue)
+    if (!paused) void serveQueue(queue)
   }
 
   /**
@@ -120,7 +123,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   function serveQueue(queue: string): Promise<void> {
     return serving.run(queue, async () => {
       const cls = jobQueue.classes.get(queue)
-      while (cls && !closed) {
+      while (cls && !closed && !paused) {
         const worker = await pickFree(queue, cls)
         if (!worker) break
         worker.reserved++
@@ -195,7 +198,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   function pumpWorker(worker: WorkerState): Promise<void> {
     return pumping.run(worker, async () => {
       let misses = 0
-      while (!closed && worker.free > 0 && workers.has(worker) && misses < 3) {
+      while (!closed && !paused && worker.free > 0 && workers.has(worker) && misses < 3) {
         worker.reserved++
         let claimed: ClaimedJob | undefined | null
         try {
@@ -214,7 +217,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   }
 
   async function sweep(): Promise<void> {
-    if (closed) return
+    if (closed || paused) return
     await jobQueue.closeIdle()
     if (workers.size === 0) return
     await jobQueue.loadClasses()
@@ -246,6 +249,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       return Math.ceil(((position + 1) * avgJobMs) / 1000 / Math.max(servers, 1))
     },
     sweep,
+    pause() {
+      paused = true
+    },
     async close() {
       closed = true
       clearInterval(sweepTimer)

@@ -50,6 +50,10 @@ export interface JobRunner {
   /** Stops a job running here (the requester cancelled); false when no worker of ours holds it. */
   cancel(request: string): Promise<boolean>
   running(request: string): { worker: WorkerState; job: RunningJob } | undefined
+  /** True while the request's job runs here or its settlement here has not been published yet. */
+  busyWith(request: string): boolean
+  /** A drain's end: every job still running here is stopped at its worker and goes back to its queue. */
+  handBack(reason: string): Promise<void>
   /** Jobs running on this process's workers. */
   readonly size: number
   close(): void
@@ -59,6 +63,8 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   const { requests, jobQueue, fanout, models, config, metrics, log } = deps
   /** Running jobs held by this process's workers, by request id. */
   const running = new Map<string, { worker: WorkerState; job: RunningJob }>()
+  /** Requests whose settlement is under way here (no longer running, final event not yet published). */
+  const settling = new Set<string>()
   const publish = (request: string, event: Parameters<Fanout['publish']>[1]) => void fanout.publish(request, event).catch(log)
 
   async function deliver(worker: WorkerState, claimed: ClaimedJob): Promise<boolean> {
@@ -172,6 +178,15 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
 
   /** Settles a finished (or cancelled) attempt in one store operation, exactly once per request. */
   async function finish(worker: WorkerState, job: RunningJob, outcome: 'done' | 'cancelled'): Promise<void> {
+    settling.add(job.request)
+    try {
+      await settle(worker, job, outcome)
+    } finally {
+      settling.delete(job.request)
+    }
+  }
+
+  async function settle(worker: WorkerState, job: RunningJob, outcome: 'done' | 'cancelled'): Promise<void> {
     detach(worker, job)
     if (outcome === 'done') recordSuccess(worker, job.request)
     const data = job.claimed.job.data
@@ -224,6 +239,15 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     },
     cancel,
     running: (request) => running.get(request),
+    busyWith: (request) => running.has(request) || settling.has(request),
+    async handBack(reason) {
+      const lost: Array<Promise<void>> = []
+      for (const { worker, job } of [...running.values()]) {
+        if (!worker.link.closed) worker.link.stop(job.request)
+        lost.push(lose(worker, job, reason).catch(log))
+      }
+      await Promise.all(lost)
+    },
     get size() {
       return running.size
     },

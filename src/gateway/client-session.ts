@@ -23,6 +23,8 @@ export interface ClientChannel {
   positions: PositionFeed
   /** Socket submissions per second, per user (per address for anonymous use). */
   submits: KeyedTokenBuckets<string>
+  /** True while the request's job runs (or settles) on this process: a drain keeps its watchers until it ends. */
+  runningHere(request: string): boolean
 }
 
 export class ClientSession implements SocketSession {
@@ -32,6 +34,10 @@ export class ClientSession implements SocketSession {
 
   constructor(readonly connection: Connection, readonly principal: Principal, readonly address: string, private readonly channel: ClientChannel) {
     this.caller = { principal, address }
+    connection.busy = () => {
+      for (const request of this.watched.keys()) if (channel.runningHere(request)) return true
+      return false
+    }
   }
 
   onMessage(data: unknown, isBinary: boolean): void {

@@ -36,6 +36,8 @@ export class Connection {
   lastPong: number
   /** Set once the connection closed or is closing; sends become no-ops. */
   closed = false
+  /** True while the session has work in flight here (a drain closes the connection once it is false). */
+  busy: () => boolean = () => false
   private badFrames = 0
   private readonly closeHandlers: Array<(code: number) => void> = []
   private pongHandler: (() => void) | undefined
@@ -177,6 +179,17 @@ export class Hub extends EventEmitter<HubEvents> {
         connection.socket.ping?.()
       } catch { /* a socket closing under us */ }
     }
+  }
+
+  /** Closes every connection that is not busy (a drain); returns how many are still busy. */
+  closeIdle(code: number, reason: string): number {
+    let busy = 0
+    for (const connection of this.connections) {
+      if (connection.closed) continue
+      if (connection.busy()) busy++
+      else connection.close(code, reason)
+    }
+    return busy
   }
 
   /** Closes every connection with `code` (shutdown: GoingAway). */

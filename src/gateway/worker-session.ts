@@ -26,6 +26,7 @@ export class WorkerSession implements WorkerLink, SocketSession {
   constructor(readonly connection: Connection, readonly principal: Principal, private readonly workforce: Workforce) {
     this.state = workforce.connect(this)
     connection.onPong(() => workforce.heartbeat(this.state))
+    connection.busy = () => this.state.jobs.size > 0 || this.state.reserved > 0
   }
 
   get closed(): boolean {

@@ -39,6 +39,7 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
     websocket: true,
     schema: { summary: options.summary, tags: ['websocket'] },
     preValidation: async (request) => {
+      if (services.draining) throw new BrokerError('unavailable', 'This broker process is draining; connect again (to another process, if there is one)')
       if (!buckets.take(request.ip).ok) throw new BrokerError('too_many_connections', 'Too many connection attempts from this address; retry later')
       const principal = request.principal
       if (options.registeredOnly && principal.anonymous) throw new BrokerError('unauthorized', 'This channel needs an API key')

@@ -21,6 +21,8 @@ export const CloseCode = {
   MessageTooBig: 1009,
   /** An unexpected server error: reconnect. */
   Internal: 1011,
+  /** The server is draining (a restart or a scale-down): reconnect, to another process if there is one. */
+  Restarting: 1012,
   /** A dependency is down: reconnect later. */
   TryAgainLater: 1013,
   /** The peer did not answer pings in time: reconnect. */
@@ -43,7 +45,7 @@ export type CloseCodeName = keyof typeof CloseCode
 
 /** True when a peer closed with this code should reconnect. */
 export function shouldReconnect(code: number): boolean {
-  return code === 1001 || code === 1006 || code === 1011 || code === 1013 || (code >= 4000 && code < 4400)
+  return code === 1001 || code === 1006 || code === 1011 || code === 1012 || code === 1013 || (code >= 4000 && code < 4400)
 }
 
 export const RequestId = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })])

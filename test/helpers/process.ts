@@ -45,7 +45,7 @@ export function runScript(t: TestLike, script: string, args: string[], env: Reco
     stdout: () => out,
     stderr: () => err,
     exited,
-    waitFor(pattern, stream = 'stderr', timeoutMs = 15_000) {
+    waitFor(pattern, stream = 'stderr', timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const found = (stream === 'stderr' ? err : out).match(pattern)

@@ -26,6 +26,10 @@ export interface BrokerProcess {
   kill(): Promise<void>
   /** SIGTERM: the broker drains and exits. */
   stop(): Promise<void>
+  /** Sends a signal and returns at once; `exited` tells how the process ended. */
+  send(signal: NodeJS.Signals): void
+  /** Resolves with the exit code (or the signal's name) once the current process has exited. */
+  exited(): Promise<number | string>
   /** Starts it again on the same port and data directory and waits for /health. */
   restart(): Promise<void>
   /** The process's output so far (for failure messages). */
@@ -125,6 +129,13 @@ export async function startBrokerProcess(t: TestLike, options: BrokerProcessOpti
     get pid() { return child?.pid },
     kill: () => signal('SIGKILL'),
     stop: () => signal('SIGTERM'),
+    send: (name) => { child?.kill(name) },
+    exited() {
+      const current = child
+      if (!current) return Promise.resolve('not started')
+      if (current.exitCode !== null || current.signalCode !== null) return Promise.resolve(current.signalCode ?? current.exitCode!)
+      return new Promise((resolve) => current.once('exit', (code, name) => resolve(name ?? code!)))
+    },
     restart: launch,
     log: readLog,
   }

@@ -16,6 +16,8 @@ export function registerOpsRoutes(app: FastifyInstance, services: Services): voi
     } catch { redisOk = false }
     metrics.dbUp.set(db ? 1 : 0)
     metrics.redisUp.set(redisOk ? 1 : 0)
+    // A draining process tells its load balancer to send nothing more.
+    if (services.draining) return reply.status(503).send({ status: 'draining', db: db ? 'ok' : 'down', redis: redisOk ? 'ok' : 'down' })
     const ok = db && redisOk
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', db: db ? 'ok' : 'down', redis: redisOk ? 'ok' : 'down' })
   })

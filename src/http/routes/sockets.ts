@@ -15,6 +15,7 @@ export function registerSocketRoutes(app: FastifyInstance, services: Services, c
     generations: core.generations,
     positions: core.positions,
     submits: new KeyedTokenBuckets<string>({ rate: perSecond, burst: Math.max(1, Math.ceil(perSecond)) }),
+    runningHere: (request) => core.runner.busyWith(request),
   }
 
   registerSocketRoute(app, services, '/v1/worker', {
