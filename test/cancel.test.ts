@@ -1,5 +1,5 @@
 import t from 'tap'
-import { api, balanceOf, grant, ledgerInvariant, registerUser, startBroker, startTestRedis } from './helpers/harness.js'
+import { api, balanceOf, eventually, grant, ledgerInvariant, registerUser, startBroker, startTestRedis } from './helpers/harness.js'
 import { client, rawWorker, submit } from './helpers/pipeline.js'
 
 t.test('cancel while queued: over the socket and over REST; nothing is charged', async (t) => {
@@ -77,4 +77,45 @@ t.test('a request nobody takes expires with a clear message', async (t) => {
   t.equal(failed.request, id)
   t.equal(failed.code, 'expired')
   t.match(failed.message, /within 1 s/)
+})
+
+t.test('cancel while a worker is being handed the job: it is never offered, nothing is charged', async (t) => {
+  const redis = await startTestRedis(t)
+  const { broker, wsUrl, url } = await startBroker(t, { redis })
+  const owner = await registerUser(url, 'owner')
+  const requester = await registerUser(url, 'requester')
+  await grant(broker, requester.id, 10)
+  const worker = await rawWorker(wsUrl, owner.key, { name: 'w' })
+  t.teardown(() => worker.close())
+  // Hold dispatch between taking the job from the queue and offering it: the moment when the
+  // job is neither waiting (nothing to remove) nor running (no worker to stop).
+  const requests = broker.services.store.requests
+  const state = requests.state
+  let reached!: () => void
+  const atGate = new Promise<void>((resolve) => (reached = resolve))
+  let open!: () => void
+  const gate = new Promise<void>((resolve) => (open = resolve))
+  requests.state = async (id) => {
+    const row = await state.call(requests, id)
+    reached()
+    await gate
+    return row
+  }
+  t.teardown(() => { requests.state = state })
+  const submitted = await api(url, 'POST', '/v1/generate', { key: requester.key, body: { prompt: 'p', max_length: 20 } })
+  const id = submitted.body.id
+  await atGate
+  t.ok(broker.jobQueue.isHeld(id), 'the job is taken from the queue, not yet offered')
+  const del = await api(url, 'DELETE', `/v1/generate/${id}`, { key: requester.key })
+  t.equal(del.status, 200)
+  open()
+  const end = await eventually(async () => {
+    const view = (await api(url, 'GET', `/v1/generate/${id}`, { key: requester.key })).body
+    return ['done', 'cancelled', 'failed'].includes(view.state) ? view : undefined
+  }, 10_000, 'the request to end')
+  t.equal(end.state, 'cancelled')
+  t.equal(end.tokens, 0)
+  t.notOk(worker.frames.some((f) => f.type === 'job' && f.job === id), 'the worker was never offered it')
+  t.equal(await balanceOf(broker, requester.id), 10, 'nothing charged')
+  t.equal(broker.core.runner.size, 0, 'nothing left running')
 })

@@ -94,6 +94,7 @@ export function createCore(deps: CoreDeps): Core {
   const runner: JobRunner = createJobRunner({
     requests: store.requests, jobQueue, fanout, control, models, config, metrics, wallNow, log: warn,
     workerFree: (worker) => dispatcher.workerFree(worker),
+    othersCanServe: (worker, cls) => dispatcher.othersCanServe(worker, cls),
     completed(tokens, ms) {
       throughput.record(tokens)
       dispatcher.recordCompletion(ms)

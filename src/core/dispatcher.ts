@@ -40,6 +40,8 @@ export interface Dispatcher {
   jobAvailable(queue: string, local: boolean): void
   workerFree(worker: WorkerState): void
   isPossible(cls: RequestClass): Promise<boolean>
+  /** Is there a worker other than `worker` (in any process) that serves `cls` and takes jobs now? */
+  othersCanServe(worker: WorkerState, cls: RequestClass): Promise<boolean>
   /** Workers connected to any live broker process (cached for a second). */
   onlineWorkers(): Promise<OnlineWorker[]>
   recordCompletion(ms: number): void
@@ -232,6 +234,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     workerFree(worker) {
       void pumpWorker(worker)
     },
+    othersCanServe,
     async isPossible(cls) {
       for (const worker of workers) if (worker.info && canServe(worker.info, cls)) return true
       for (const worker of await registry.online()) {

@@ -11,11 +11,11 @@ import { countTokens, generationReward, promptTokens } from '../economy/rewards.
 import { BrokerError } from '../errors.js'
 import { toKudos, toMilli } from '../economy/amounts.js'
 import type { Metrics } from '../metrics.js'
-import { modelFor } from '../queue/classes.js'
+import { modelFor, type RequestClass } from '../queue/classes.js'
 import type { ClaimedJob, JobQueue } from '../queue/job-queue.js'
 import type { RequestStore } from '../store/ports.js'
 import { chunkEvent, failedEvent, queuedEvent, requestEvent } from './events.js'
-import { FAIL_STREAK_LIMIT, recordFailure, recordSuccess } from './fail-streak.js'
+import { FAIL_STREAK_LIMIT, recordFailure, recordSuccess, rememberFailed } from './fail-streak.js'
 import type { RunningJob, WorkerState } from './worker-link.js'
 
 const FINAL = new Set<string>(['done', 'failed', 'cancelled'])
@@ -31,6 +31,8 @@ export interface JobRunnerDeps {
   wallNow(): number
   /** A worker has a free slot again (dispatch looks for its next job). */
   workerFree(worker: WorkerState): void
+  /** Can a worker other than `worker` serve this class? (Then a job `worker` failed waits for it.) */
+  othersCanServe(worker: WorkerState, cls: RequestClass): Promise<boolean>
   /** A job ended on a worker: tokens for the throughput figure, duration for the ETA. */
   completed(tokens: number, ms: number): void
   log(error: unknown): void
@@ -66,10 +68,27 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   /** Requests whose settlement is under way here (no longer running, final event not yet published). */
   const settling = new Set<string>()
   const publish = (request: string, event: Parameters<Fanout['publish']>[1]) => void fanout.publish(request, event).catch(log)
+  /**
+   * Requests cancelled while this process held their job but had not yet handed it to the
+   * worker (claimed, `deliver` still reading the request's state): the job is neither
+   * waiting (nothing to remove) nor running (no worker to stop), so `deliver` ends it.
+   */
+  const cancelledBeforeOffer = new Set<string>()
+
+  /** Ends a claimed job whose request was cancelled before its worker got it: nothing delivered, nothing charged. */
+  async function endUnoffered(claimed: ClaimedJob): Promise<void> {
+    const { request } = claimed.job.data
+    await jobQueue.complete(claimed).catch(() => {})
+    if (await requests.end(request, 'cancelled')) publish(request, requestEvent('cancelled', { request, text: '', tokens: 0, kudos: 0 }, true))
+  }
 
   async function deliver(worker: WorkerState, claimed: ClaimedJob): Promise<boolean> {
     const data = claimed.job.data
     const row = await requests.state(data.request)
+    if (cancelledBeforeOffer.delete(data.request)) {
+      await endUnoffered(claimed)
+      return false
+    }
     if (!row || FINAL.has(row.state)) {
       // Settled or cancelled before a crash let the job come back: finish it, do not run it twice.
       await jobQueue.complete(claimed).catch(() => {})
@@ -85,7 +104,12 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     }
     const info = worker.info
     if (worker.link.closed || !info) {
-      await jobQueue.restart(claimed, 'worker left before the job was sent').catch(() => {})
+      if (await jobQueue.restart(claimed, 'worker left before the job was sent').catch(() => false)) await cancelIfAsked(claimed)
+      return false
+    }
+    if (await failedHereBefore(worker, claimed)) return false
+    if (cancelledBeforeOffer.delete(data.request)) {
+      await endUnoffered(claimed)
       return false
     }
     const model = modelFor({ models: info.modelList }, { models: data.models })
@@ -107,6 +131,31 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     }
     publish(data.request, requestEvent('started', { request: data.request, attempt: claimed.attempt, worker: info.name, model }))
     return true
+  }
+
+  /**
+   * The job's data says this worker failed it before (maybe in another broker process, or
+   * before a restart): while another worker can serve it, it goes back to wait for that one,
+   * and the worker's own list learns it, so dispatch passes it by from now on.
+   */
+  async function failedHereBefore(worker: WorkerState, claimed: ClaimedJob): Promise<boolean> {
+    const { request, failedBy } = claimed.job.data
+    const cls = jobQueue.classes.get(claimed.queue)
+    if (!cls || !failedBy?.includes(worker.info!.id) || worker.avoid.has(request)) return false
+    rememberFailed(worker, request)
+    if (!(await deps.othersCanServe(worker, cls))) return false
+    await jobQueue.giveBack(claimed)
+    await cancelIfAsked(claimed)
+    return true
+  }
+
+  /** A job just put back to wait whose request was cancelled meanwhile (while this process held it): remove it now. */
+  async function cancelIfAsked(claimed: ClaimedJob): Promise<void> {
+    const { request, userId } = claimed.job.data
+    if (!cancelledBeforeOffer.delete(request)) return
+    if (await jobQueue.removeWaiting(claimed.queue, request, userId) && await requests.end(request, 'cancelled')) {
+      publish(request, requestEvent('cancelled', { request, text: '', tokens: 0, kudos: 0 }, true))
+    }
   }
 
   function held(worker: WorkerState, request: string): RunningJob {
@@ -148,7 +197,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       worker.link.paused?.({ seconds: pause, failures: FAIL_STREAK_LIMIT, reason: reason ?? 'no reason given' })
       setTimeout(() => { if (!worker.link.closed) deps.workerFree(worker) }, pause * 1000).unref()
     }
-    void lose(worker, job, `failed attempt: ${reason ?? 'no reason given'}`).catch(log)
+    void lose(worker, job, `failed attempt: ${reason ?? 'no reason given'}`, worker.info!.id).catch(log)
   }
 
   function detach(worker: WorkerState, job: RunningJob): void {
@@ -157,14 +206,15 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     if (running.get(job.request)?.job === job) running.delete(job.request)
   }
 
-  /** The attempt is lost: the job goes back to its queue at its priority, or fails after too many tries. */
-  async function lose(worker: WorkerState, job: RunningJob, reason: string): Promise<void> {
+  /** The attempt is lost: the job goes back to its queue at its priority, or fails after too many tries. `failedBy`: the worker reported a failure. */
+  async function lose(worker: WorkerState, job: RunningJob, reason: string, failedBy?: number): Promise<void> {
     if (!worker.jobs.has(job.request)) return
     detach(worker, job)
     metrics.jobs.inc({ outcome: 'restarted' })
     try {
-      if (await jobQueue.restart(job.claimed, reason)) {
+      if (await jobQueue.restart(job.claimed, reason, { failedBy })) {
         publish(job.request, queuedEvent(job.request, null, true, null, true, reason))
+        await cancelIfAsked(job.claimed)
       } else {
         await requests.end(job.request, 'failed', { error: `gave up after ${job.attempt} attempts: ${reason}` })
         publish(job.request, failedEvent(job.request, 'attempts_exhausted', `No worker finished it in ${job.attempt} attempts`))
@@ -215,12 +265,25 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       if (!worker.link.closed) worker.link.settled({ job: job.request, outcome, tokens, kudos: toKudos(amount) })
     }
     await jobQueue.complete(job.claimed).catch(() => { /* lock lost: the stalled job comes back, sees a final state, and is completed then */ })
+    cancelledBeforeOffer.delete(job.request) // a cancel that came while it was settled: nothing left to cancel
     if (!worker.link.closed) deps.workerFree(worker)
   }
 
   async function cancel(request: string): Promise<boolean> {
+    if (running.has(request) || jobQueue.isHeld(request)) return cancelHere(request)
+    // Neither waiting (the caller could not remove it) nor held here: maybe a claim of ours
+    // is taking it right now. Once the claims in flight have landed, look again.
+    await jobQueue.claimsSettled()
+    return running.has(request) || jobQueue.isHeld(request) ? cancelHere(request) : false
+  }
+
+  async function cancelHere(request: string): Promise<boolean> {
     const local = running.get(request)
-    if (!local) return false
+    if (!local) {
+      // Claimed here a moment ago and not yet offered: `deliver` ends it instead of offering it.
+      cancelledBeforeOffer.add(request)
+      return true
+    }
     if (!local.worker.jobs.has(request)) return true
     local.worker.link.stop(request)
     await finish(local.worker, local.job, 'cancelled')

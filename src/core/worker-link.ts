@@ -98,7 +98,11 @@ export class WorkerState {
   readonly jobs = new Map<string, RunningJob>()
   /** Slots promised to a claim in flight, so that two claims never overfill the worker. */
   reserved = 0
-  /** Requests this worker failed: not offered to it again while another worker can serve them. */
+  /**
+   * Requests this worker failed: not offered to it again while another worker can serve
+   * them. This process's copy of what the jobs' data says (`JobData.failedBy`), learnt from
+   * the failures seen here and from the jobs' data when one is claimed for this worker.
+   */
   readonly avoid = new Set<string>()
   /** Jobs failed in a row (reset by a finished one), and the pauses that earned. */
   failStreak = 0

@@ -6,6 +6,7 @@
  * Either way, a client that goes away cancels the request, which then pays only for the
  * text delivered so far.
  */
+import type { ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import type { Caller, SubmitResult } from '../core/generations.js'
 import { AnswerFollower, type AnswerEnd, type FollowDeps } from './follow.js'
@@ -14,8 +15,44 @@ import type { HordeCall } from './mapping.js'
 import { answerShape, usageOf } from './shapes.js'
 import { createSseStream, SSE_HEADERS } from './sse.js'
 
+/**
+ * Whether the HTTP client is still there, watched from the moment a route starts: a client
+ * can leave while its request is being submitted, and a 'close' listener added after that
+ * would never hear of it (the event has passed), leaving the request queued for nobody.
+ */
+export interface ClientWatch {
+  /** True once the connection closed before the answer was sent in full. */
+  readonly gone: boolean
+  /** Calls `left` once when the client goes away, or at once if it already has. */
+  onGone(left: () => void): void
+}
+
+export function watchClient(raw: ServerResponse): ClientWatch {
+  let gone = raw.destroyed
+  const waiting: Array<() => void> = []
+  if (!gone) {
+    raw.once('close', () => {
+      // 'close' also follows a response sent in full: that is no client leaving.
+      if (raw.writableFinished) return
+      gone = true
+      for (const left of waiting.splice(0)) left()
+    })
+  }
+  return {
+    get gone() {
+      return gone
+    },
+    onGone(left) {
+      if (gone) left()
+      else waiting.push(left)
+    },
+  }
+}
+
 export interface AnswerContext {
   deps: FollowDeps
+  /** The HTTP client, watched since the route started. */
+  client: ClientWatch
   caller: Caller
   accepted: SubmitResult
   call: HordeCall
@@ -36,9 +73,9 @@ function follower(ctx: AnswerContext, sink: ConstructorParameters<typeof AnswerF
   return new AnswerFollower(ctx.deps, { caller: ctx.caller, request: accepted.id, maxLength: call.body.max_length, stops: call.stops, replayed: accepted.replayed }, sink)
 }
 
-/** Calls `left` when the HTTP client goes away before the answer was finished. */
-function onClientGone(reply: FastifyReply, ctx: AnswerContext, isFinished: () => boolean, left: () => void): void {
-  reply.raw.once('close', () => {
+/** Calls `left` when the HTTP client goes away (or went already) before the answer was finished. */
+function onClientGone(ctx: AnswerContext, isFinished: () => boolean, left: () => void): void {
+  ctx.client.onGone(() => {
     if (!isFinished() && !ctx.closing()) left()
   })
 }
@@ -77,7 +114,7 @@ export async function sendStream(reply: FastifyReply, ctx: AnswerContext): Promi
     sse.end()
     throw error
   }
-  onClientGone(reply, ctx, () => finished, () => void answer.abandon())
+  onClientGone(ctx, () => finished, () => void answer.abandon())
   return reply.status(200).headers(SSE_HEADERS).send(sse.body)
 }
 
@@ -97,7 +134,7 @@ export async function sendWhole(reply: FastifyReply, ctx: AnswerContext): Promis
     end: (end) => settle({ end }),
     error: (error) => settle({ error }),
   })
-  onClientGone(reply, ctx, () => finished, () => {
+  onClientGone(ctx, () => finished, () => {
     void answer.abandon()
     settle(null)
   })

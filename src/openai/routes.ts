@@ -16,7 +16,7 @@ import { BrokerError } from '../errors.js'
 import { IdempotencyKey } from '../protocol/client.js'
 import { classOf } from '../queue/classes.js'
 import type { Services } from '../services.js'
-import { sendError, sendStream, sendWhole } from './answer.js'
+import { sendError, sendStream, sendWhole, watchClient } from './answer.js'
 import { createCatalog, type Catalog, type Resolved } from './catalog.js'
 import { toOpenAiError } from './errors.js'
 import { chatCall, completionCall, type HordeCall } from './mapping.js'
@@ -49,6 +49,8 @@ export function registerOpenAiRoutes(app: FastifyInstance, services: Services, c
   /** Submits the mapped request, then answers it as a stream or as one object. */
   async function complete(request: FastifyRequest, reply: FastifyReply, kind: 'chat' | 'text', model: string, map: (resolved: Resolved) => HordeCall): Promise<FastifyReply> {
     const { principal } = request
+    // Watched before anything is awaited: a client may leave while its request is submitted.
+    const client = watchClient(reply.raw)
     if (!principal.scopes.has('generate')) throw new BrokerError('insufficient_scope', 'This API key lacks the generate scope')
     const call = map(await catalog.resolve(model))
     const { body } = call
@@ -64,7 +66,7 @@ export function registerOpenAiRoutes(app: FastifyInstance, services: Services, c
       throw noWorker()
     }
     reply.header('x-horde-request-id', accepted.id).header('x-request-id', accepted.id)
-    const ctx = { deps, caller, accepted, call, kind, requested: model, closing: () => closing }
+    const ctx = { deps, client, caller, accepted, call, kind, requested: model, closing: () => closing }
     if (call.stream) return sendStream(reply, ctx)
     if (accepted.position !== null) reply.header('x-horde-queue-position', String(accepted.position))
     return sendWhole(reply, ctx)

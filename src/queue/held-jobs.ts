@@ -9,6 +9,26 @@ import type { ClaimedJob, JobData } from './job-types.js'
 
 export class HeldJobs {
   private readonly byId = new Map<string, ClaimedJob>()
+  /**
+   * Claims on their way: BullMQ has made the job active (no longer waiting, so it cannot be
+   * removed) but it is not held here yet. A cancel in that gap waits for them to land.
+   */
+  private readonly inFlight = new Set<Promise<unknown>>()
+
+  /** Tracks a claim until it resolves, and hands on its result. */
+  async claiming<T>(fetch: Promise<T>): Promise<T> {
+    this.inFlight.add(fetch)
+    try {
+      return await fetch
+    } finally {
+      this.inFlight.delete(fetch)
+    }
+  }
+
+  /** Resolves once every claim in flight now has come back (and what it took, if anything, is held). */
+  async claimsSettled(): Promise<void> {
+    if (this.inFlight.size) await Promise.allSettled([...this.inFlight])
+  }
 
   /** Starts renewing a claim's lock. */
   hold(claimed: ClaimedJob): void {

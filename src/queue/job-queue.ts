@@ -18,22 +18,12 @@ import { createBullKeys, type BullKeys } from './bull-keys.js'
 import { closeClassQueue, openClassQueue, type ClassQueue } from './class-queue.js'
 import type { RequestClass } from './classes.js'
 import { HeldJobs } from './held-jobs.js'
-import type { ClaimedJob, JobData, JobQueueEvents, JobQueueOptions } from './job-types.js'
+import { ownerOf, type ClaimedJob, type JobData, type JobQueueEvents, type JobQueueOptions } from './job-types.js'
 import { aheadOfNew, busyQueues, jobsExist, positionOf, queueHeads, waitingCounts, type Head, type QueueReadContext } from './queue-reads.js'
 import { WaitingIndex } from './waiting-index.js'
 
 export type { Head } from './queue-reads.js'
 export type { ClaimedJob, JobData, JobQueueEvents, JobQueueOptions } from './job-types.js'
-
-/** The user of a job from its stored data, if that can be read. */
-function ownerOf(data: string | null | undefined): number | undefined {
-  if (!data) return undefined
-  try {
-    return (JSON.parse(data) as JobData).userId
-  } catch {
-    return undefined
-  }
-}
 
 /** An open class queue with nothing in it for this long is closed (its fetcher holds a Redis connection). */
 const IDLE_CLOSE_MS = 30_000
@@ -201,7 +191,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     if (!entry || this.closed) return undefined
     entry.usedAt = performance.now()
     const token = randomUUID()
-    const job = (await entry.fetcher.getNextJob(token, { block: false })) as Job<JobData> | undefined
+    const job = (await this.held.claiming(entry.fetcher.getNextJob(token, { block: false }))) as Job<JobData> | undefined
     if (!job) return undefined
     const claimed: ClaimedJob = { job, token, queue: queueName, attempt: Math.max(job.attemptsStarted, 1) }
     this.held.hold(claimed)
@@ -217,12 +207,22 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     await claimed.job.moveToCompleted('ok', claimed.token, false)
   }
 
-  /** The worker lost the job: back to its queue at its priority, for another worker. */
-  async restart(claimed: ClaimedJob, reason: string): Promise<boolean> {
+  /**
+   * The worker lost the job: back to its queue at its priority, for another worker. With
+   * `failedBy` (the worker reported a failure), the job's data records that worker, so no
+   * process offers the job to it again while another worker can serve it.
+   */
+  async restart(claimed: ClaimedJob, reason: string, options: { failedBy?: number } = {}): Promise<boolean> {
     this.held.release(claimed)
     if (claimed.job.attemptsMade + 1 >= this.options.maxAttempts) {
       await claimed.job.moveToFailed(new UnrecoverableError(reason), claimed.token, false)
       return false
+    }
+    const { failedBy } = options
+    const data = claimed.job.data
+    if (failedBy !== undefined && !data.failedBy?.includes(failedBy)) {
+      // Written before the job is waiting again, so whoever takes it next reads it.
+      await claimed.job.updateData({ ...data, failedBy: [...(data.failedBy ?? []), failedBy].slice(-32) }) // the last 32
     }
     await claimed.job.moveToFailed(new Error(reason), claimed.token, false)
     // Sent before dispatch hears of the job (same connection), awaited after.
@@ -230,6 +230,18 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     this.emit('returned', claimed.queue, claimed.job.id!)
     await indexed
     return true
+  }
+
+  /** Puts back a claimed job no worker started: waiting at its priority again, no attempt counted. */
+  async giveBack(claimed: ClaimedJob): Promise<void> {
+    this.held.release(claimed)
+    const id = claimed.job.id!
+    // The claim counted a start (BullMQ's `ats`, our attempt number) that never happened;
+    // undone while the job is still ours, before another process can take it.
+    await this.redis.hincrby(this.bull.job(claimed.queue, id), 'ats', -1)
+    await claimed.job.moveToWait(claimed.token)
+    await this.reindex(claimed.queue, id, claimed.job.data)
+    this.emit('returned', claimed.queue, id)
   }
 
   /** Ends a held job without another attempt. */
@@ -317,6 +329,11 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   /** True while a worker of this process holds the request's job. */
   isHeld(request: string): boolean {
     return this.held.has(request)
+  }
+
+  /** Resolves once the claims in flight now have come back: a job they took is held by then. */
+  claimsSettled(): Promise<void> {
+    return this.held.claimsSettled()
   }
 
   async close(): Promise<void> {

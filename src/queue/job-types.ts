@@ -17,6 +17,22 @@ export interface JobData {
   params: Record<string, unknown>
   submittedAt: number
   classKey: string
+  /**
+   * Database ids of the workers whose attempt at this job failed (they reported a failure):
+   * the job is not offered to them again while another worker can serve it. Kept in the
+   * job, in Redis, so it outlives the broker process that saw the failure.
+   */
+  failedBy?: number[]
+}
+
+/** The user of a job from its stored data, if that can be read. */
+export function ownerOf(data: string | null | undefined): number | undefined {
+  if (!data) return undefined
+  try {
+    return (JSON.parse(data) as JobData).userId
+  } catch {
+    return undefined
+  }
 }
 
 /** A job this process popped for one of its workers, with the lock token that proves it. */
