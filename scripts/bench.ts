@@ -15,6 +15,7 @@ import { startRedisServer, type RedisServer } from '../src/redis/redis-server.js
 import { createProgress, nofileLimit, size, tempDir, type BenchContext, type Figure, type Mode } from './bench/common.js'
 import { runIdle } from './bench/idle.js'
 import { runLatency } from './bench/latency.js'
+import { runHordeApi } from './bench/horde-api.js'
 import { runLedger } from './bench/ledger.js'
 import { killChildren } from './bench/processes.js'
 import { runReprioritize } from './bench/reprioritize.js'
@@ -36,6 +37,8 @@ export const SCENARIOS: Array<{ name: string; goal: string; family: string }> = 
   { name: 'reprioritize_p50_ms_1k', goal: '(for growth)', family: 'reprioritize' },
   { name: 'reprioritize_p50_ms_100k', goal: '<= 0.3 ms, <= 2x the 1k figure', family: 'reprioritize' },
   { name: 'ledger_transfers_per_s', goal: 'ratio >= 0.5', family: 'ledger' },
+  { name: 'v2_pop_dispatch_p50_ms', goal: '<= 5 ms, ratio <= 3 (native dispatch)', family: 'horde-api' },
+  { name: 'v2_pop_dispatch_p99_ms', goal: '<= 20 ms (native dispatch beside it)', family: 'horde-api' },
 ]
 
 const FAMILIES: Record<string, (ctx: BenchContext) => Promise<void>> = {
@@ -44,6 +47,7 @@ const FAMILIES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   idle: runIdle,
   reprioritize: runReprioritize,
   ledger: runLedger,
+  'horde-api': runHordeApi,
 }
 
 function parseArgs(argv: string[]): { mode: Mode; only: Set<string> | null } {

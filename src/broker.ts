@@ -24,6 +24,7 @@ import { createCore, type Core } from './core/core.js'
 import { registerGenerateRoutes } from './http/routes/generate.js'
 import { registerModelRoutes } from './http/routes/models.js'
 import { registerOpenAiRoutes } from './openai/routes.js'
+import { registerHordeApiRoutes, type HordeApi } from './horde-api/routes.js'
 import { registerSocketRoutes } from './http/routes/sockets.js'
 import { JobQueue } from './queue/job-queue.js'
 import { createKeys } from './queue/keys.js'
@@ -134,10 +135,12 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   // Accepted requests that Redis no longer holds (it restarted without them, or was flushed).
   await core.recovery.reconcile()
   services.refreshMetrics = async () => { await core.status() }
+  let hordeApi: HordeApi | undefined
   const app = await buildApp(services, {
     extend(app) {
       registerGenerateRoutes(app, services, core)
       registerOpenAiRoutes(app, services, core, models)
+      hordeApi = registerHordeApiRoutes(app, { services, core, jobQueue, models })
       registerSocketRoutes(app, services, core)
       registerModelRoutes(app, core, models)
     },
@@ -180,6 +183,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       closed ??= (async () => {
         core.stopAccepting()
         services.hub.closeAll(CloseCode.GoingAway, 'server shutting down')
+        hordeApi?.close()
         await app.close()
         await core.close()
         await Promise.all([fanout.close(), control.close(), registry.close()])

@@ -113,6 +113,16 @@ export interface OpenAiConfig {
   readonly defaultMaxTokens: number
 }
 
+/** The AI Horde v2 API (src/horde-api/, docs/horde-api.md). */
+export interface HordeApiConfig {
+  /** Seconds a worker's pop is held open waiting for a job before it is answered empty. */
+  readonly popWaitSeconds: number
+  /** Seconds a popped job is leased (the pop's `ttl`): no submit by then sends it back to the queue. */
+  readonly jobTtlSeconds: number
+  /** Seconds a polling worker stays online after its last pop or submit. */
+  readonly workerIdleSeconds: number
+}
+
 export interface Config {
   readonly host: string
   readonly port: number
@@ -146,6 +156,7 @@ export interface Config {
   readonly bot: BotConfig
   readonly web: WebConfig
   readonly openai: OpenAiConfig
+  readonly hordeApi: HordeApiConfig
 }
 
 export class ConfigError extends Error {
@@ -280,6 +291,11 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     },
     web: webConfig(env),
     openai: openAiConfig(env),
+    hordeApi: {
+      popWaitSeconds: num(env, 'HORDE_API_POP_WAIT_SECONDS', 20, 0, 35),
+      jobTtlSeconds: num(env, 'HORDE_API_JOB_TTL_SECONDS', 150, 1, 3600),
+      workerIdleSeconds: num(env, 'HORDE_API_WORKER_IDLE_SECONDS', 300, 1, 86400),
+    },
   }
   return deepFreeze(config)
 }

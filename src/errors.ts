@@ -54,6 +54,8 @@ export const ERRORS = {
   no_worker: { status: 503, close: null, message: 'No worker online can serve this request' },
   unavailable: { status: 503, close: 1013, message: 'A dependency is unavailable' },
   internal: { status: 500, close: 1011, message: 'Internal error' },
+  unknown_job: { status: 404, close: null, message: 'No such job: it never existed, or its lease ran out and it went back to the queue' },
+  already_submitted: { status: 409, close: null, message: 'This job was already submitted' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -13,7 +13,7 @@ export function requestEvent(type: ClientEventType, body: Record<string, unknown
 
 /**
  * A relayed chunk. Built by hand: it is the hottest frame there is, and every field but the
- * text is known to need no escaping (ids are base-36 and hex, the numbers are integers).
+ * text is known to need no escaping (ids are UUIDs: hex digits and dashes; the numbers are integers).
  */
 export function chunkEvent(request: string, attempt: number, seq: number, text: string): RequestEvent {
   return {

@@ -36,6 +36,15 @@ export interface SubmitOptions {
   idempotencyKey?: string
 }
 
+/** How a caller may reach a request. */
+export interface AccessOptions {
+  /**
+   * The id alone is enough (the AI Horde v2 API, whose clients poll and cancel by id with no
+   * key or another key): request ids are unguessable. Otherwise only the requester may.
+   */
+  byId?: boolean
+}
+
 export interface SubmitResult {
   id: string
   cls: RequestClass
@@ -69,8 +78,8 @@ export interface GenerationsDeps {
 
 export interface Generations {
   submit(caller: Caller, body: GenerateBody, options?: SubmitOptions): Promise<SubmitResult>
-  view(caller: Caller, id: string): Promise<RequestView>
-  cancel(caller: Caller, id: string): Promise<RequestView>
+  view(caller: Caller, id: string, access?: AccessOptions): Promise<RequestView>
+  cancel(caller: Caller, id: string, access?: AccessOptions): Promise<RequestView>
   /**
    * Starts following a request and tells where it stands: `sink.view` first, then every
    * later event, none twice (chunks the view's text already holds are not repeated). No
@@ -80,7 +89,7 @@ export interface Generations {
   /** Follows a request from its first event (a submitter that just got its id). */
   watch(caller: Caller, id: string, listener: EventListener): Promise<Subscription>
   /** The view with what the position feed and attach need besides it. */
-  standing(caller: Caller, id: string): Promise<Standing>
+  standing(caller: Caller, id: string, access?: AccessOptions): Promise<Standing>
 }
 
 /** Where a request stands: its view, and for a running job of ours the chunks its text holds. */
@@ -92,9 +101,19 @@ export interface Standing {
   cls?: RequestClass
 }
 
-/** A sortable, unguessable request id: base-36 time, then 64 random bits. */
+/**
+ * A request id: a UUID (RFC 9562 version 7), because clients of the AI Horde API validate ids
+ * as UUIDs and read a request's status by its id alone. The first 48 bits are the creation
+ * time in ms, so ids still sort by submission time (dispatch breaks ties across queues with
+ * that order); the other 74 bits are random, so an id cannot be guessed.
+ */
 export function newRequestId(now = Date.now()): string {
-  return now.toString(36).padStart(9, '0') + randomBytes(8).toString('hex')
+  const bytes = randomBytes(16)
+  bytes.writeUIntBE(Math.max(0, Math.floor(now)) % 2 ** 48, 0, 6)
+  bytes[6] = 0x70 | (bytes[6] & 0x0f)
+  bytes[8] = 0x80 | (bytes[8] & 0x3f)
+  const hex = bytes.toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
 export function classOfRecord(row: Pick<RequestRecord, 'params'>): RequestClass {
@@ -147,20 +166,20 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     return { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls), replayed: false }
   }
 
-  async function loadOwned(principal: Principal, id: string): Promise<RequestRecord> {
+  async function loadOwned(principal: Principal, id: string, access: AccessOptions = {}): Promise<RequestRecord> {
     const row = await requests.byId(id)
-    // Ids are unguessable; still, only the requester may watch or cancel.
-    if (!row || row.userId !== principal.userId) throw new BrokerError('unknown_request')
+    // Ids are unguessable; still, only the requester may watch or cancel (unless the door says the id is the key).
+    if (!row || (row.userId !== principal.userId && !access.byId)) throw new BrokerError('unknown_request')
     return row
   }
 
-  async function view(caller: Caller, id: string): Promise<RequestView> {
-    return (await viewWithSeq(caller, id)).view
+  async function view(caller: Caller, id: string, access?: AccessOptions): Promise<RequestView> {
+    return (await viewWithSeq(caller, id, access)).view
   }
 
   /** The view, and for a running job of ours the chunks its text holds. */
-  async function viewWithSeq(caller: Caller, id: string): Promise<Standing> {
-    const row = await loadOwned(caller.principal, id)
+  async function viewWithSeq(caller: Caller, id: string, access?: AccessOptions): Promise<Standing> {
+    const row = await loadOwned(caller.principal, id, access)
     const local = runner.running(id)
     const state: RequestState = row.state === 'waiting' ? (local || jobQueue.isHeld(id) ? 'running' : 'waiting') : (row.state as RequestState)
     const base: RequestView = { id, state, created_at: new Date(row.createdAt).toISOString() }
@@ -186,8 +205,8 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     return { view: base, attempt: 0, seq: 0 }
   }
 
-  async function cancel(caller: Caller, id: string): Promise<RequestView> {
-    const row = await loadOwned(caller.principal, id)
+  async function cancel(caller: Caller, id: string, access?: AccessOptions): Promise<RequestView> {
+    const row = await loadOwned(caller.principal, id, access)
     if (FINAL.has(row.state)) throw new BrokerError('not_cancellable')
     const cls = classOfRecord(row)
     if (await jobQueue.removeWaiting(cls.queue, id, row.userId)) {
@@ -196,7 +215,7 @@ export function createGenerations(deps: GenerationsDeps): Generations {
       // Held by a worker of another process: its process stops it.
       await deps.control.publish({ type: 'cancel', request: id })
     }
-    return view(caller, id)
+    return view(caller, id, access)
   }
 
   async function attach(caller: Caller, id: string, sink: AttachSink): Promise<Subscription | null> {

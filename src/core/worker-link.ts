@@ -55,6 +55,11 @@ export interface WorkerLink {
   replaced(): void
   /** The worker failed too many jobs in a row: no jobs for a while (optional for transports that cannot say it). */
   paused?(notice: PausedNotice): void
+  /**
+   * Jobs the transport can hand over right now, when it cannot take one at any moment (a
+   * polling worker: the polls waiting for a job). Absent: as many as the worker's free slots.
+   */
+  readonly capacity?: number
 }
 
 /** What a worker is told when the broker stops offering it jobs for a while. */
@@ -117,6 +122,8 @@ export class WorkerState {
   /** Slots free for another job. */
   get free(): number {
     if (!this.info || this.link.closed || this.maintenance || performance.now() < this.pausedUntil) return 0
-    return this.info.threads - this.jobs.size - this.reserved
+    const slots = this.info.threads - this.jobs.size - this.reserved
+    const capacity = this.link.capacity
+    return capacity === undefined ? slots : Math.min(slots, capacity - this.reserved)
   }
 }

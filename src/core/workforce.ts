@@ -43,6 +43,8 @@ export interface Workforce {
   fail(worker: WorkerState, job: string, reason?: string): void
   /** Maintenance on: no new jobs (running ones finish); off: jobs again. */
   maintenance(worker: WorkerState, on: boolean): void
+  /** The link can take a job again (its `capacity` grew: a polling worker's poll arrived). */
+  available(worker: WorkerState): void
   /** The transport observed the worker alive (a pong): uptime accrues. */
   heartbeat(worker: WorkerState): void
   left(worker: WorkerState, reason?: string): void
@@ -121,6 +123,9 @@ export function createWorkforce(deps: WorkforceDeps): Workforce {
     maintenance(worker, on) {
       worker.maintenance = on
       if (!on) deps.workerFree(worker)
+    },
+    available(worker) {
+      if (worker.info && !worker.link.closed) deps.workerFree(worker)
     },
     heartbeat(worker) {
       if (worker.info) uptime.pong(worker.info.name)
