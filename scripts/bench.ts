@@ -4,7 +4,8 @@
  * Prints a table (progress on stderr) and writes the figures as JSON to BENCH_OUT
  * (default bench-results.json). See docs/performance.md.
  *
- * Sizes: the default run takes under 5 minutes on 2 cores, `--quick` under 60 s; `--tiny`
+ * Sizes: the default run takes under 5 minutes on 2 cores, `--quick` under 60 s (each plus up
+ * to 2 and 1.5 minutes for the pg family, which needs PostgreSQL: BENCH_PG_URL); `--tiny`
  * (or BENCH_TINY=1) makes every scenario a few rounds, to check the harness itself.
  */
 import { spawnSync } from 'node:child_process'
@@ -17,6 +18,7 @@ import { runIdle } from './bench/idle.js'
 import { runLatency } from './bench/latency.js'
 import { runHordeApi } from './bench/horde-api.js'
 import { runLedger } from './bench/ledger.js'
+import { runPg } from './bench/pg.js'
 import { killChildren } from './bench/processes.js'
 import { runReprioritize } from './bench/reprioritize.js'
 import { runStreams } from './bench/streams.js'
@@ -39,6 +41,12 @@ export const SCENARIOS: Array<{ name: string; goal: string; family: string }> = 
   { name: 'ledger_transfers_per_s', goal: 'ratio >= 0.5', family: 'ledger' },
   { name: 'v2_pop_dispatch_p50_ms', goal: '<= 5 ms, ratio <= 3 (native dispatch)', family: 'horde-api' },
   { name: 'v2_pop_dispatch_p99_ms', goal: '<= 20 ms (native dispatch beside it)', family: 'horde-api' },
+  { name: 'pg_driver_transfer_tx_per_s', goal: 'node-postgres / postgres.js', family: 'pg' },
+  { name: 'pg_driver_settle_tx_per_s_32', goal: 'node-postgres / postgres.js', family: 'pg' },
+  { name: 'pg_driver_reads_per_s_32', goal: 'node-postgres / postgres.js', family: 'pg' },
+  { name: 'pg_transfers_per_s', goal: 'store / raw, ratio >= 0.5', family: 'pg' },
+  { name: 'pg_transfers_per_s_32', goal: 'store / raw, ratio >= 0.5', family: 'pg' },
+  { name: 'pg_jobs_per_s_100_workers', goal: 'PostgreSQL / SQLite', family: 'pg' },
 ]
 
 const FAMILIES: Record<string, (ctx: BenchContext) => Promise<void>> = {
@@ -48,6 +56,7 @@ const FAMILIES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   reprioritize: runReprioritize,
   ledger: runLedger,
   'horde-api': runHordeApi,
+  pg: runPg,
 }
 
 function parseArgs(argv: string[]): { mode: Mode; only: Set<string> | null } {
@@ -102,7 +111,9 @@ export function formatTable(scenarios: Record<string, Figure>): string {
 async function main(): Promise<void> {
   const { mode, only } = parseArgs(process.argv.slice(2))
   const out = path.resolve(process.env.BENCH_OUT ?? 'bench-results.json')
-  const budgetMs = size(mode, 300_000, 60_000, 60_000)
+  const families = [...new Set(SCENARIOS.map((s) => s.family))].filter((f) => !only || only.has(f))
+  // The pg family creates databases and starts two more brokers: it has a budget of its own.
+  const budgetMs = size(mode, 300_000, 60_000, 60_000) + (families.includes('pg') ? size(mode, 120_000, 90_000, 60_000) : 0)
   const scenarios: Record<string, Figure> = {}
   const info = machine(mode)
   const write = () => fs.writeFileSync(out, `${JSON.stringify({ scenarios, machine: info, nofile_limit: nofileLimit() }, null, 2)}\n`)
@@ -134,7 +145,6 @@ async function main(): Promise<void> {
       record: (name, figure) => { scenarios[name] = figure },
       progress: (text) => progress.set(text),
     }
-    const families = [...new Set(SCENARIOS.map((s) => s.family))].filter((f) => !only || only.has(f))
     for (const [i, family] of families.entries()) {
       const prefix = `[${i + 1}/${families.length} ${family}]`
       await FAMILIES[family]({ ...ctx, progress: (text) => progress.set(`${prefix} ${text}`) })

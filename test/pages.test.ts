@@ -1,7 +1,5 @@
-import path from 'node:path'
-import Database from 'better-sqlite3'
 import t from 'tap'
-import { DB_FILE } from '../src/db/open.js'
+import { execute } from './helpers/database.js'
 import { api, balanceOf, grant, registerUser, startBroker, startTestRedis } from './helpers/harness.js'
 import { CookieClient, csrfOf, SESSION_SECRET, startFakeProvider } from './helpers/oauth-provider.js'
 
@@ -22,7 +20,7 @@ const rows = (page: string, section: string) => {
 }
 
 t.test('the account page needs a login, shows the balance, categories, logins and workers', async (t) => {
-  const { broker, url, browser, me, page, provider, dataDir } = await loggedIn(t)
+  const { broker, url, browser, me, page, provider, database } = await loggedIn(t)
   const anonymous = await fetch(url + '/account?before=3', { redirect: 'manual' })
   t.equal(anonymous.status, 303)
   t.equal(anonymous.headers.get('location'), '/login?next=%2Faccount%3Fbefore%3D3')
@@ -34,13 +32,10 @@ t.test('the account page needs a login, shows the balance, categories, logins an
   t.match(page, /Discord as <strong>alice<\/strong>/)
   t.equal(page.match(/name="_csrf"/g)!.length >= 3, true, 'every form carries the CSRF token')
 
-  // A worker with years of history, written straight into the file: no store operation
+  // A worker with years of history, written straight into the database: no store operation
   // fabricates counters, and the page is what is under test.
-  const sqlite = new Database(path.join(dataDir, DB_FILE))
-  sqlite.pragma('busy_timeout = 5000')
-  sqlite.prepare('insert into workers (name, owner_id, created_at, last_seen_at, uptime_ms, jobs, tokens, earned) values (?, ?, ?, ?, ?, ?, ?, ?)')
-    .run('gpu-<1>', me.id, Date.now(), Date.now(), 2 * 3600_000 + 5 * 60_000, 12, 3400, 157_860)
-  sqlite.close()
+  await execute(database, 'insert into workers (name, owner_id, created_at, last_seen_at, uptime_ms, jobs, tokens, earned) values (?, ?, ?, ?, ?, ?, ?, ?)',
+    ['gpu-<1>', me.id, Date.now(), Date.now(), 2 * 3600_000 + 5 * 60_000, 12, 3400, 157_860])
   await grant(broker, me.id, 42)
   const again = await browser.request('/account').then((r) => r.text())
   t.match(again, /gpu-&lt;1&gt;/, 'worker names are escaped')

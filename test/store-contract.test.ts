@@ -9,7 +9,7 @@ import path from 'node:path'
 import t, { type Test } from 'tap'
 import { openDb } from '../src/db/open.js'
 import { ANONYMOUS_ID } from '../src/economy/anonymous.js'
-import type { BalanceChange } from '../src/economy/posting-rules.js'
+import { DuplicateEntryError, type BalanceChange } from '../src/economy/posting-rules.js'
 import type { NewRequest, NewTransfer, Settlement, Store } from '../src/store/ports.js'
 import { openPostgresStore } from '../src/store/postgres/index.js'
 import { createSqliteStore } from '../src/store/sqlite/index.js'
@@ -243,6 +243,81 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       t.equal(anonymous.filter((o) => o.status === 'fulfilled').length, 2, 'per address for the Anonymous account')
       const keyed = await Promise.all(stores.map((store) => store.requests.accept(request(`k-${store.kind}-${Math.random()}`, ANONYMOUS_ID, { clientIp: '10.8.8.8', idempotencyKey: '10.8.8.8:same' }), anon)))
       t.equal(new Set(keyed.map((k) => k.id)).size, 1, 'one idempotency key, one request, across processes')
+    })
+
+    t.test('two processes: one (kind, ref) posted from three at once is written once', async (t) => {
+      const open = await backend(t)
+      const stores = [await open(), await open(), await open()]
+      const [alice, bob] = await people(stores[0], 'alice', 'bob')
+      const [mine, theirs] = [await stores[0].workers.register('gpu-a', alice.id, 1), await stores[0].workers.register('gpu-b', bob.id, 1)]
+      // The same uptime batch (same refs) credited by every process, the credits in a different order each time.
+      const batch = [
+        { workerId: mine.id, ownerId: alice.id, ms: 1000, milli: 50, ref: `${mine.id}:same` },
+        { workerId: theirs.id, ownerId: bob.id, ms: 1000, milli: 70, ref: `${theirs.id}:same` },
+      ]
+      const outcomes = await Promise.allSettled(stores.map((store, i) => store.workers.creditUptime(i % 2 ? [...batch].reverse() : batch, 2)))
+      t.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1, 'one process credits the batch')
+      const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason)
+      t.ok(refused.length === 2 && refused.every((error) => error instanceof DuplicateEntryError), `the others meet the unique (kind, ref), none a deadlock: ${refused.join('; ')}`)
+      t.equal(await stores[1].audit.countEntries('uptime'), 2)
+      t.match(await stores[2].workers.byName('gpu-a'), { uptimeMs: 1000, earned: 50 }, 'counters moved once')
+      t.equal((await stores[2].ledger.account(bob.id))!.balance, 70)
+
+      const award = (store: Store) => store.ledger.append({ kind: 'award', ref: 'once', postings: [{ userId: alice.id, amount: 1000, category: 'awarded' }] })
+      const awards = await Promise.allSettled(stores.map(award))
+      t.equal(awards.filter((o) => o.status === 'fulfilled').length, 1, 'one award with one ref')
+      t.equal((await stores[0].ledger.account(alice.id))!.balance, 1050)
+      t.same((await stores[0].audit.run()).problems, [])
+    })
+
+    t.test('two processes: one name claimed at once', async (t) => {
+      const open = await backend(t)
+      const stores = [await open(), await open(), await open()]
+      const users = await Promise.allSettled(stores.map((store, i) => store.accounts.createUser({ username: ['Carol', 'carol', 'CAROL'][i], roles: [], createdAt: 1 })))
+      t.equal(users.filter((o) => o.status === 'fulfilled').length, 1, 'one user named carol')
+      t.same(users.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason.code), ['username_taken', 'username_taken'])
+      const [a, b] = await people(stores[0], 'a', 'b')
+      const claims = await Promise.allSettled(stores.map((store, i) => store.workers.register('gpu', i % 2 ? b.id : a.id, 10 + i)))
+      const owners = new Set(claims.filter((o) => o.status === 'fulfilled').map((o) => (o as PromiseFulfilledResult<{ ownerId: number }>).value.ownerId))
+      t.equal(owners.size, 1, 'one owner of the worker name, whoever came first')
+      t.ok(claims.filter((o) => o.status === 'rejected').every((o) => (o as PromiseRejectedResult).reason.code === 'worker_name_taken'), 'the other owner is refused')
+      t.equal((await stores[1].workers.byNames(['gpu'])).length, 1)
+    })
+
+    t.test('two processes: settles and transfers crossing many accounts never deadlock a caller', async (t) => {
+      const open = await backend(t)
+      const stores = [await open(), await open(), await open()]
+      const users = await people(stores[0], 'u0', 'u1', 'u2', 'u3', 'u4', 'u5')
+      for (const u of users) await award(stores[0], u.id, 100_000)
+      const worker = await stores[0].workers.register('gpu', users[5].id, 1)
+      const ids = Array.from({ length: 30 }, (_, i) => `x-${i}`)
+      for (const [i, id] of ids.entries()) await stores[0].requests.accept(request(id, users[i % 5].id), { cap: 100, perAddress: false })
+      // Each process runs its writes in its own order, so its batches lock the balance rows in
+      // orders the others' do not: PostgreSQL aborts the deadlocked batches, which run again.
+      const writes: Array<Promise<unknown>> = []
+      for (let round = 0; round < 3; round++) {
+        for (const [s, store] of stores.entries()) {
+          for (let k = 0; k < 10; k++) {
+            const i = (k * (s + 1) + round * 7) % 30
+            const [from, to] = [users[(i + s) % 6], users[(i + s * 2 + 1) % 6]]
+            if (from.id !== to.id) writes.push(store.transfers.transfer(transfer(from.id, to.id, 100, `r${round}-s${s}-k${k}`)))
+            const payer = users[i % 5].id
+            writes.push(store.requests.settle({
+              request: ids[i], outcome: 'done', text: 'x', tokens: 1, kudos: 100, worker: { id: worker.id, name: 'gpu' }, model: 'm', finishedAt: 2,
+              entry: { kind: 'generation', ref: ids[i], postings: [
+                { userId: payer, amount: -100, category: 'spent', counterpartyId: users[5].id },
+                { userId: users[5].id, amount: 100, category: 'generation', counterpartyId: payer },
+              ] },
+            }))
+          }
+        }
+      }
+      const outcomes = await Promise.allSettled(writes)
+      t.same(outcomes.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason)), [], 'every write answered, none with an error')
+      t.equal(await stores[1].audit.countEntries('generation'), 30, 'each request paid once')
+      const balances = await Promise.all(users.map(async (u) => (await stores[2].ledger.account(u.id))!.balance))
+      t.equal(balances.reduce((x, y) => x + y, 0), 600_000, 'nothing created or lost')
+      t.same((await stores[0].audit.run()).problems, [])
     })
   })
 }

@@ -167,16 +167,18 @@ async function commandsSoFar(redis: Redis): Promise<number> {
   return calls
 }
 
-interface JobFigures {
+export interface JobFigures {
   rate: number
   commandsPerJob: number
   framesPerJob: number
 }
 
-async function brokerJobs(ctx: BenchContext, workerCount: number, outstanding: number, warmupMs: number, measureMs: number): Promise<JobFigures> {
-  const broker = await startBrokerChild(brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/jobs`, prefix: 'jobs' }), ctx.childNodeArgs)
+/** jobs/s through a broker child; `where` picks its data directory, Redis prefix and extra settings (the pg family: DATABASE_URL). */
+export async function brokerJobs(ctx: BenchContext, workerCount: number, outstanding: number, warmupMs: number, measureMs: number,
+  where: { dataDir: string; prefix: string; env?: Record<string, string> } = { dataDir: `${ctx.dir}/jobs`, prefix: 'jobs' }): Promise<JobFigures> {
+  const broker = await startBrokerChild({ ...brokerEnv({ redisUrl: ctx.redisUrl, dataDir: where.dataDir, prefix: where.prefix }), ...where.env }, ctx.childNodeArgs)
   // Four requesters with `outstanding` requests each (200 for 100 workers): no worker idles for want of work.
-  const peers = await workersAndClients(ctx, broker, 'jobs', workerCount, 4)
+  const peers = await workersAndClients(ctx, broker, where.prefix, workerCount, 4)
   let submitting = true
   let measuring = false
   let completed = 0

@@ -31,12 +31,12 @@ t.test('broker kill -9 in the middle of 50 streams: every request ends once, the
   t.same(refused, [], 'all streams accepted')
   await eventually(() => fleet.jobs >= STREAMS, 60_000, 'the streams to start')
   await sleep(300)
-  const settledBefore = (await generationEntries(broker.dbFile)).size
+  const settledBefore = (await generationEntries(broker.database)).size
   const inFlight = fleet.jobs - settledBefore
   await broker.kill()
   await broker.restart()
 
-  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile })
+  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, database: broker.database })
   t.equal(outcome.done, STREAMS, 'every stream finished done')
   const again = fleet.jobs - STREAMS
   writeFigures({
@@ -64,7 +64,7 @@ t.test('broker kill -9 after settling but before completing in Redis: the jobs c
   process.kill(redis.pid!, 'SIGSTOP')
   let resumed = false
   t.teardown(() => { if (!resumed) process.kill(redis.pid!, 'SIGCONT') })
-  await eventually(async () => { const entries = await generationEntries(broker.dbFile); return ids.every((id) => entries.get(id) === 1) }, 60_000, 'every job settled in SQLite')
+  await eventually(async () => { const entries = await generationEntries(broker.database); return ids.every((id) => entries.get(id) === 1) }, 60_000, 'every job settled in the database')
   await broker.kill()
   process.kill(redis.pid!, 'SIGCONT')
   resumed = true
@@ -84,7 +84,7 @@ t.test('broker kill -9 after settling but before completing in Redis: the jobs c
     return n
   }
   await eventually(async () => (await left()) === 0, 60_000, 'the settled jobs to be completed')
-  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile })
+  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, database: broker.database })
   t.equal(outcome.done, count)
   t.same([...fleet.dispatches.values()], ids.map(() => 1), 'no settled job was handed to a worker again')
   writeFigures({

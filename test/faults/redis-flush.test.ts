@@ -27,7 +27,7 @@ t.test('Redis FLUSHALL during load: every accepted request ends once, audit ok',
   t.same(first.refused, [], 'submissions before the fault are accepted')
   await eventually(() => fleet.jobs >= 20, 60_000, 'streams to start')
   await sleep(300)
-  const settledBefore = (await generationEntries(broker.dbFile)).size
+  const settledBefore = (await generationEntries(broker.database)).size
 
   const admin = new Redis(redis.url)
   t.teardown(() => admin.quit())
@@ -37,7 +37,7 @@ t.test('Redis FLUSHALL during load: every accepted request ends once, audit ok',
   t.same(second.refused, [], 'submissions after the flush are accepted')
 
   const ids = [...first.ids, ...second.ids]
-  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile })
+  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, database: broker.database })
   t.equal(outcome.done, ids.length, 'every request finished done')
   // The per-user waiting index went with the flush; reconcile rebuilt it for the requests it
   // queued again, and dispatch drained it: nothing is left to mislead preferred dispatch.
@@ -78,7 +78,7 @@ t.test('Redis FLUSHALL, more submissions, then a broker restart: the requests Re
   // A worker arrives at the restarted broker: it must find the waiting requests, although
   // no process wrote their class to the registry since the flush.
   const fleet = await startFleet(t, broker.url, owner.key, { count: 1, threads: 2, delayMs: 0 })
-  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile, timeoutMs: 30_000 })
+  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, database: broker.database, timeoutMs: 30_000 })
   t.equal(outcome.done, ids.length, 'every request finished done')
   writeFigures({
     name: 'redis-flush-restart', file: 'test/faults/redis-flush.test.ts',

@@ -9,10 +9,8 @@
  * attempt then ends (its worker leaves). The live second attempt must keep its lock: no
  * third worker may get the job, and it settles once, with the second attempt's text.
  */
-import path from 'node:path'
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { DB_FILE } from '../../src/db/open.js'
 import { checkOutcome, generationEntries, writeFigures } from '../helpers/faults.js'
 import { startFleet, submitMany } from '../helpers/fleet.js'
 import { eventually, registerUser, sleep, startBroker, startTestRedis } from '../helpers/harness.js'
@@ -37,10 +35,10 @@ t.test('Redis kill -9 and restart from its AOF during load: every request ends o
   t.same(first.refused, [], 'submissions before the fault are accepted')
   await eventually(() => fleet.jobs >= FIRST, 60_000, 'streams to start')
   await sleep(300)
-  const settledBefore = (await generationEntries(broker.dbFile)).size
+  const settledBefore = (await generationEntries(broker.database)).size
 
   await redis.kill()
-  // Submissions while Redis is down are recorded in SQLite and wait for Redis to answer.
+  // Submissions while Redis is down are recorded in the database and wait for Redis to answer.
   const during = submitMany(broker.url, requester.key, DURING, { prefix: 'during', words: WORDS })
   await sleep(2500) // longer than JOB_LOCK_SECONDS: the running jobs' locks are gone when Redis is back
   await redis.restart()
@@ -48,7 +46,7 @@ t.test('Redis kill -9 and restart from its AOF during load: every request ends o
   t.same(second.refused, [], 'submissions made during the outage are accepted once Redis is back')
 
   const ids = [...first.ids, ...second.ids]
-  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile })
+  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, database: broker.database })
   t.equal(outcome.done, ids.length, 'every request finished done')
   // A job whose lock expired during the outage may have been handed to a second worker
   // while the first still streamed it: both ran, one settled (checked above).
@@ -67,7 +65,7 @@ const LOCK_SECONDS = 1
 t.test('a job whose lock was lost runs on a second worker; the first attempt ending does not release the second one', async (t) => {
   const started = Date.now()
   const redis = await startTestRedis(t)
-  const { broker, wsUrl, url, dataDir } = await startBroker(t, { redis, env: { JOB_LOCK_SECONDS: String(LOCK_SECONDS), HEARTBEAT_SECONDS: '5', JOB_MAX_ATTEMPTS: '20' } })
+  const { broker, wsUrl, url, database } = await startBroker(t, { redis, env: { JOB_LOCK_SECONDS: String(LOCK_SECONDS), HEARTBEAT_SECONDS: '5', JOB_MAX_ATTEMPTS: '20' } })
   const owner = await registerUser(url, 'owner')
   const requester = await registerUser(url, 'requester')
   const admin = new Redis(redis.url)
@@ -104,7 +102,7 @@ t.test('a job whose lock was lost runs on a second worker; the first attempt end
   serve(second, id, ['new ', 'text'])
   const done = await watcher.next('done', 30_000)
   t.equal(done.text, 'new text', 'the second attempt\'s text')
-  const outcome = await checkOutcome(t, { url, key: requester.key, ids: [id], dbFile: path.join(dataDir, DB_FILE) })
+  const outcome = await checkOutcome(t, { url, key: requester.key, ids: [id], database })
   t.equal(outcome.done, 1)
   writeFigures({
     name: 'lock-lost', file: 'test/faults/redis-kill.test.ts',

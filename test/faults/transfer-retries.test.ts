@@ -5,12 +5,10 @@
  * moved once, and the ledger audit passes.
  */
 import t from 'tap'
-import { openAuditStore } from '../../src/store/sqlite/audit.js'
-import { createSqliteStore } from '../../src/store/sqlite/index.js'
-import { openDb } from '../../src/db/open.js'
 import { createLedger } from '../../src/ledger/ledger.js'
 import { toMilli } from '../../src/economy/amounts.js'
-import { auditFile, writeFigures } from '../helpers/faults.js'
+import { openSideStore, withAudit } from '../helpers/database.js'
+import { auditDatabase, writeFigures } from '../helpers/faults.js'
 import { api, registerUser, startTestRedis } from '../helpers/harness.js'
 import { startBrokerProcess } from '../helpers/processes.js'
 
@@ -24,9 +22,9 @@ t.test('a transfer retried 10 + 10 times with one key, across a kill -9: one tra
   const broker = await startBrokerProcess(t, { redisUrl: redis.url })
   const alice = await registerUser(broker.url, 'alice')
   const bob = await registerUser(broker.url, 'bob')
-  // Alice's starting kudos: an award, posted through the ledger on the broker's own file
-  // (WAL: a second writer process waits for the lock rather than failing).
-  const side = createSqliteStore(openDb(broker.dbFile))
+  // Alice's starting kudos: an award, posted through the ledger on the broker's own database
+  // (SQLite in WAL mode: a second writer process waits for the lock rather than failing).
+  const side = await openSideStore(broker.database)
   await createLedger(side).award({ userId: alice.id, amount: toMilli(100), memo: 'test set-up' })
   await side.close()
 
@@ -59,13 +57,10 @@ t.test('a transfer retried 10 + 10 times with one key, across a kill -9: one tra
   const conflict = await api(broker.url, 'POST', '/v1/kudos/transfers', { key: alice.key, body: { to: 'bob', amount: 1 }, headers: { 'idempotency-key': KEY } })
   t.equal(conflict.status, 409)
 
-  const { audit, close } = openAuditStore(broker.dbFile)
-  const rows = await audit.countTransfers(KEY)
-  const entries = await audit.countEntries('transfer')
-  close()
+  const [rows, entries] = await withAudit(broker.database, async (audit) => [await audit.countTransfers(KEY), await audit.countEntries('transfer')])
   t.equal(rows, 1, 'one transfers row')
   t.equal(entries, 1, 'one transfer entry in the ledger')
-  const report = await auditFile(broker.dbFile)
+  const report = await auditDatabase(broker.database)
   t.ok(report.ok, report.problems.join('\n') || 'audit ok')
   writeFigures({
     name: 'transfer-retries', file: 'test/faults/transfer-retries.test.ts',

@@ -7,9 +7,7 @@
  * job must finish exactly once: one `done` frame to its watcher, one generation entry, and
  * the text of the attempt that finished.
  */
-import path from 'node:path'
 import t from 'tap'
-import { DB_FILE } from '../../src/db/open.js'
 import { checkOutcome, generationEntries, prng, writeFigures } from '../helpers/faults.js'
 import { registerUser, startBroker, startTestRedis, eventually } from '../helpers/harness.js'
 import { client, rawWorker, submit } from '../helpers/pipeline.js'
@@ -33,10 +31,9 @@ function fate(seed: number, job: number, attempt: number): { drop: boolean; chun
 t.test(`workers dropping mid-job at random points, ${RUNS} seeded runs x ${JOBS} jobs: each finishes exactly once`, async (t) => {
   const started = Date.now()
   const redis = await startTestRedis(t)
-  const { broker, wsUrl, url, dataDir } = await startBroker(t, {
+  const { broker, wsUrl, url, database } = await startBroker(t, {
     redis, env: { JOB_MAX_ATTEMPTS: '20', MAX_ACTIVE_PER_USER: '1000', SUBMITS_PER_SECOND: '10000', CONNECTIONS_PER_IP: '10000', HEARTBEAT_SECONDS: '5' },
   })
-  const dbFile = path.join(dataDir, DB_FILE)
   const owner = await registerUser(url, 'owner')
   const requester = await registerUser(url, 'requester')
   const watcher = await client(wsUrl, requester.key)
@@ -127,11 +124,11 @@ t.test(`workers dropping mid-job at random points, ${RUNS} seeded runs x ${JOBS}
       t.equal(mine[0]?.type, 'done', `run ${seed}: ${id} is done`)
       t.equal(mine[0]?.text, finishedWith.get(id), `run ${seed}: ${id} carries the finishing attempt's text`)
     }
-    const entries = await generationEntries(dbFile)
+    const entries = await generationEntries(database)
     t.ok(ids.every((id) => entries.get(id) === 1), `run ${seed}: one generation entry per request`)
   }
 
-  const outcome = await checkOutcome(t, { url, key: requester.key, ids: allIds, dbFile })
+  const outcome = await checkOutcome(t, { url, key: requester.key, ids: allIds, database })
   t.equal(outcome.done, allIds.length)
   // Late frames: no second final frame arrived after the runs.
   const finalsPerRequest = new Map<string, number>()

@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { auditLedger, type AuditReport } from '../../src/ledger/audit.js'
-import { openAuditStore } from '../../src/store/sqlite/audit.js'
+import { withAudit } from './database.js'
 import { api, sleep } from './harness.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -49,24 +49,14 @@ export function writeFigures(figures: FaultFigures): void {
   fs.writeFileSync(path.join(FIGURES_DIR, `${figures.name}.json`), JSON.stringify(figures, null, 2) + '\n')
 }
 
-/** Audits a broker's SQLite file from outside the broker (read-only, like the CLI). */
-export async function auditFile(file: string): Promise<AuditReport> {
-  const { audit, close } = openAuditStore(file)
-  try {
-    return await auditLedger(audit)
-  } finally {
-    close()
-  }
+/** Audits a broker's database (SQLite file or PostgreSQL URL) from outside the broker (read-only, like the CLI). */
+export function auditDatabase(database: string): Promise<AuditReport> {
+  return withAudit(database, (audit) => auditLedger(audit))
 }
 
-/** Generation entries per request id, read from the broker's SQLite file. */
-export async function generationEntries(file: string): Promise<Map<string, number>> {
-  const { audit, close } = openAuditStore(file)
-  try {
-    return await audit.settlementsByRequest()
-  } finally {
-    close()
-  }
+/** Generation entries per request id, read from the broker's database. */
+export function generationEntries(database: string): Promise<Map<string, number>> {
+  return withAudit(database, (audit) => audit.settlementsByRequest())
 }
 
 const FINAL = new Set(['done', 'failed', 'cancelled'])
@@ -107,12 +97,12 @@ interface Tap {
  * failed and charged nothing; each done request was settled exactly once for what it
  * records; nothing was settled twice; the audit passes. Returns the figures' counts.
  */
-export async function checkOutcome(t: Tap, options: { url: string; key: string; ids: readonly string[]; dbFile: string; timeoutMs?: number }): Promise<Pick<FaultFigures, 'accepted' | 'done' | 'failed' | 'stuck' | 'settlements' | 'doubleSettled' | 'audit'>> {
+export async function checkOutcome(t: Tap, options: { url: string; key: string; ids: readonly string[]; database: string; timeoutMs?: number }): Promise<Pick<FaultFigures, 'accepted' | 'done' | 'failed' | 'stuck' | 'settlements' | 'doubleSettled' | 'audit'>> {
   const { ids } = options
   const views = await waitAllEnded(options.url, options.key, ids, options.timeoutMs ?? 120_000)
   const stuck = ids.filter((id) => !views.has(id))
   t.same(stuck, [], 'no accepted request is stuck')
-  const entries = await generationEntries(options.dbFile)
+  const entries = await generationEntries(options.database)
   let done = 0
   let failed = 0
   let settlements = 0
@@ -135,7 +125,7 @@ export async function checkOutcome(t: Tap, options: { url: string; key: string; 
   }
   t.equal(doubleSettled, 0, 'no request settled twice')
   t.equal(done + failed, ids.length - stuck.length, 'every ended request is done or failed')
-  const report = await auditFile(options.dbFile)
+  const report = await auditDatabase(options.database)
   t.ok(report.ok, `ledger audit: ${report.problems.slice(0, 10).join('\n') || 'ok'}`)
   return {
     accepted: ids.length, done, failed, stuck: stuck.length, settlements, doubleSettled,

@@ -9,6 +9,7 @@ import { createBroker, type Broker } from '../../src/broker.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { redisServerAvailable, startRedisServer, type RedisServer } from '../../src/redis/redis-server.js'
 import { toMilli } from '../../src/economy/amounts.js'
+import { DB_FILE } from '../../src/db/open.js'
 import { createTestDatabase, testingOnPostgres } from './postgres.js'
 
 /** The subset of a tap test the harness needs. */
@@ -54,6 +55,8 @@ export interface TestBroker {
   /** ws://127.0.0.1:PORT */
   wsUrl: string
   dataDir: string
+  /** Where it stores: the SQLite file in `dataDir`, or the PostgreSQL URL (test/helpers/database.ts reads either). */
+  database: string
   close(): Promise<void>
 }
 
@@ -63,7 +66,7 @@ export interface TestBroker {
  */
 const databaseOfDir = new Map<string, Promise<string>>()
 
-async function databaseEnv(t: TestLike, dataDir: string, env: Record<string, string> | undefined): Promise<Record<string, string>> {
+export async function databaseEnv(t: TestLike, dataDir: string, env: Record<string, string> | undefined): Promise<Record<string, string>> {
   if (!testingOnPostgres() || env?.DATABASE_URL !== undefined) return {}
   let url = databaseOfDir.get(dataDir)
   if (!url) {
@@ -96,7 +99,7 @@ export async function startBroker(t: TestLike, options: { redis: RedisServer; en
     await broker.close()
   }
   defer(t, close)
-  return { broker, config, url, wsUrl: url.replace(/^http/, 'ws'), dataDir, close }
+  return { broker, config, url, wsUrl: url.replace(/^http/, 'ws'), dataDir, database: config.databaseUrl ?? path.join(dataDir, DB_FILE), close }
 }
 
 export interface ApiAnswer<T = any> {

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from '../../src/redis/redis-server.js'
 import { DB_FILE } from '../../src/db/open.js'
-import { defer, sleep, tempDir, type TestLike } from './harness.js'
+import { databaseEnv, defer, sleep, tempDir, type TestLike } from './harness.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -19,8 +19,12 @@ export interface BrokerProcess {
   readonly url: string
   readonly port: number
   readonly dataDir: string
-  /** The SQLite file the broker writes (for the audit and for reading settlements). */
-  readonly dbFile: string
+  /**
+   * Where the broker stores, the same across restarts: its SQLite file, or with
+   * `HB_TEST_DATABASE=postgres` (or DATABASE_URL in `env`) the PostgreSQL URL. For the
+   * audit and for reading settlements (test/helpers/database.ts).
+   */
+  readonly database: string
   readonly pid: number | undefined
   /** SIGKILL: no draining, no goodbye to sockets; resolves once the process has exited. */
   kill(): Promise<void>
@@ -74,9 +78,11 @@ export async function startBrokerProcess(t: TestLike, options: BrokerProcessOpti
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const logFile = path.join(dataDir, 'broker.log')
+  const database = await databaseEnv(t, dataDir, options.env)
   const env = {
     ...process.env,
     ...FAULT_ENV,
+    ...database,
     ...options.env,
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -125,7 +131,7 @@ export async function startBrokerProcess(t: TestLike, options: BrokerProcessOpti
     url,
     port,
     dataDir,
-    dbFile: path.join(dataDir, DB_FILE),
+    database: (env as NodeJS.ProcessEnv).DATABASE_URL ?? path.join(dataDir, DB_FILE),
     get pid() { return child?.pid },
     kill: () => signal('SIGKILL'),
     stop: () => signal('SIGTERM'),

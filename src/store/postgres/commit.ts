@@ -50,6 +50,8 @@ export interface PgCommitterOptions {
   retries?: number
   /** Called after each committed batch with its number of writes (metrics; tests count commits). */
   onCommit?: (writes: number) => void
+  /** Called when a batch aborted by a deadlock or a serialization failure is run again (metrics; tests count them). */
+  onRetry?: (error: unknown) => void
 }
 
 interface Pending {
@@ -121,6 +123,7 @@ export function createPgCommitter(pool: pg.Pool, post: PgPoster, events: EventEm
           await db.query('rollback').catch(() => undefined)
           const retryable = error instanceof RetryBatch || isRetryable(error)
           if (!retryable || round >= retries) throw error instanceof RetryBatch ? error.cause : error
+          options.onRetry?.(error instanceof RetryBatch ? error.cause : error)
         }
       }
     } catch (error) {

@@ -29,11 +29,16 @@ export function createPgWorkerStore(pool: pg.Pool, commit: PgCommitter): WorkerS
     creditUptime(credits, at) {
       if (credits.length === 0) return Promise.resolve()
       // One piece of work: either the whole batch is credited or none of it (the caller gives the time back).
+      // Balance rows are locked in owner-id order, then worker rows in id order, as every other write does.
+      const byOwner = [...credits].sort((x, y) => x.ownerId - y.ownerId || x.workerId - y.workerId)
+      const byWorker = [...credits].sort((x, y) => x.workerId - y.workerId)
       return commit.run(async (scope) => {
-        for (const c of credits) {
+        for (const c of byOwner) {
           const ms = Math.round(c.ms)
           await scope.post({ kind: 'uptime', ref: c.ref, memo: `${ms} ms online`, postings: [{ userId: c.ownerId, amount: c.milli, category: 'uptime' }] })
-          await scope.db.query('update workers set uptime_ms = uptime_ms + $1, earned = earned + $2, last_seen_at = $3 where id = $4', [ms, c.milli, at, c.workerId])
+        }
+        for (const c of byWorker) {
+          await scope.db.query('update workers set uptime_ms = uptime_ms + $1, earned = earned + $2, last_seen_at = $3 where id = $4', [Math.round(c.ms), c.milli, at, c.workerId])
         }
       })
     },
