@@ -27,7 +27,7 @@ t.test('the drain deadline: what still runs is stopped and handed back to the qu
   t.ok(Date.now() - signalled < 20_000, `it stopped within the deadline plus shutdown (${Date.now() - signalled} ms)`)
 
   await broker.restart()
-  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile, timeoutMs: 90_000 })
+  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, database: broker.database, timeoutMs: 90_000 })
   t.equal(outcome.done, STREAMS, 'every stream finished done after the restart, each settled once')
   t.ok([...fleet.dispatches.values()].some((n) => n >= 2), 'the handed-back streams ran again')
   writeFigures({

@@ -52,7 +52,7 @@ t.test('SIGTERM during 10 running streams: all 10 finish without a restart, the 
   t.equal(await broker.exited(), 0, 'the broker exits 0 once drained')
 
   await broker.restart()
-  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, dbFile: broker.dbFile })
+  const outcome = await checkOutcome(t, { url: broker.url, key: requester.key, ids, database: broker.database })
   t.equal(outcome.done, STREAMS, 'every stream finished done')
   t.same([...fleet.dispatches.values()].filter((n) => n !== 1), [], 'no stream was dispatched twice: none ran again')
   writeFigures({
