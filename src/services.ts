@@ -10,6 +10,7 @@ import type { Metrics } from './metrics.js'
 import type { Hub } from './gateway/connection.js'
 import type { Logger } from 'pino'
 import type { StatusSource } from './protocol/status.js'
+import type { HordeView } from './web/horde-view.js'
 
 export interface Services {
   readonly config: Config
@@ -30,4 +31,6 @@ export interface Services {
   refreshMetrics?: () => Promise<void>
   /** What the status page and `/v1/status/live` show; the core provides the real one. */
   readonly status: StatusSource
+  /** What the pages and chart endpoints read of the horde (workers, queues, history); the core provides it. */
+  readonly horde: HordeView
 }

@@ -31,8 +31,8 @@ export interface JobRunnerDeps {
   wallNow(): number
   /** A worker has a free slot again (dispatch looks for its next job). */
   workerFree(worker: WorkerState): void
-  /** A job ended on a worker: tokens for the throughput figure, duration for the ETA. */
-  completed(tokens: number, ms: number): void
+  /** A job ended on a worker: tokens for the throughput figure and the charts, duration for the ETA and the speeds. */
+  completed(job: { tokens: number; ms: number; model: string; worker: string }): void
   log(error: unknown): void
 }
 
@@ -193,7 +193,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
         : null,
     })
     metrics.jobs.inc({ outcome })
-    deps.completed(tokens, performance.now() - job.dispatchedAt)
+    deps.completed({ tokens, ms: performance.now() - job.dispatchedAt, model: job.model, worker: info.name })
     if (settled) {
       const body = { request: job.request, text, tokens, kudos: toKudos(amount), worker: info.name, model: job.model }
       publish(job.request, requestEvent(outcome, body, true))
