@@ -29,6 +29,7 @@ import { registerSocketRoutes } from './http/routes/sockets.js'
 import { JobQueue } from './queue/job-queue.js'
 import { createKeys } from './queue/keys.js'
 import type { Services } from './services.js'
+import { createHordeView } from './web/horde-view.js'
 import { Hub } from './gateway/connection.js'
 import { CloseCode } from './protocol/envelope.js'
 
@@ -113,6 +114,8 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     // The core, built below, is the source; the closure reads it when a snapshot is taken.
     status: { snapshot: () => core.status() },
     draining: false,
+    // Read through the core, built below, like the status.
+    horde: createHordeView(() => core, models, { divisor: config.kudos.generationDivisor, now: options.wallClock }),
   }
   const keys = createKeys(config.redisPrefix)
   const jobQueue = new JobQueue({ redis, keys, lockMs: config.jobLockSeconds * 1000, maxAttempts: config.jobMaxAttempts })

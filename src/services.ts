@@ -10,6 +10,7 @@ import type { Metrics } from './metrics.js'
 import type { Hub } from './gateway/connection.js'
 import type { Logger } from 'pino'
 import type { StatusSource } from './protocol/status.js'
+import type { HordeView } from './web/horde-view.js'
 
 export interface Services {
   readonly config: Config
@@ -32,4 +33,6 @@ export interface Services {
   readonly status: StatusSource
   /** Set when a drain starts: `/health` answers 503 and no new socket is taken. */
   draining: boolean
+  /** What the pages and chart endpoints read of the horde (workers, queues, history); the core provides it. */
+  readonly horde: HordeView
 }

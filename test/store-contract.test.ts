@@ -127,6 +127,8 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       t.same((await workers.byOwner(bob.id)).map((w) => w.name), ['gpu-2'])
       t.equal(await audit.mintedBy('uptime'), 1000)
       t.same((await ledger.top(5)).map((row) => row.username), ['alice', 'bob'], 'richest first, Anonymous never listed')
+      t.same((await ledger.top(5, 1)).map((row) => row.username), ['bob'], 'a later page skips the first')
+      t.same(await ledger.top(5, 2), [], 'past the end: nothing')
       const history = await ledger.entries(alice.id)
       t.match(history, [{ kind: 'uptime', category: 'uptime', amount: 700, ref: `${mine.id}:b1` }])
       t.match(await ledger.entry(history[0].id), { kind: 'uptime', ref: `${mine.id}:b1` })

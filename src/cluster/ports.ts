@@ -101,6 +101,8 @@ export interface OnlineWorker {
   process: string
   /** The session holding the name (a reconnect gets a new one). */
   session: string
+  /** When this session joined, ms since the epoch (the live uptime); absent in entries of older brokers. */
+  since?: number
 }
 
 export interface WorkerRegistry {

@@ -21,10 +21,14 @@ import { createGenerations, type Generations } from './generations.js'
 import { createJobRunner, type JobRunner } from './job-runner.js'
 import { createPositionFeed, type PositionFeed } from './position-feed.js'
 import { createRecovery, type Recovery } from './recovery.js'
-import { createStatus, Throughput } from './status.js'
+import { History } from '../history/history.js'
+import { createStatus, Throughput, type QueueSummary } from './status.js'
 import { createUptimePayer, type UptimePayer } from './uptime-payer.js'
 import { createWorkforce, type Workforce } from './workforce.js'
 import type { WorkerState } from './worker-link.js'
+
+/** How often the waiting counts are sampled for the queue charts (they are also sampled whenever a page reads them). */
+const QUEUE_SAMPLE_MS = 15_000
 
 export interface CoreDeps {
   config: Config
@@ -56,6 +60,10 @@ export interface Core {
   readonly positions: PositionFeed
   readonly recovery: Recovery
   status(): Promise<StatusSnapshot>
+  /** Requests waiting per model, and the most tokens they ask for. */
+  queues(): Promise<QueueSummary>
+  /** What the charts show, kept as it happens (bounded). */
+  readonly history: History
   // The parts, for tests and benchmarks that look inside.
   readonly dispatcher: Dispatcher
   readonly runner: JobRunner
@@ -74,13 +82,17 @@ export function createCore(deps: CoreDeps): Core {
   const wallNow = deps.wallClock ?? Date.now
   let closing = false
   const throughput = new Throughput()
+  const history = new History()
 
   const reprioritizer = createReprioritizer({
     jobQueue, ageingBonusPer10s: config.kudos.ageingBonusPer10s, log: warn, now: wallNow,
     balanceOf: async (userId) => (await store.ledger.account(userId))?.balance ?? 0,
     usersWaiting: () => store.requests.usersWaiting(),
   })
-  const onBalance = (change: BalanceChange) => reprioritizer.balanceChanged(change.userId, change.balance)
+  const onBalance = (change: BalanceChange) => {
+    reprioritizer.balanceChanged(change.userId, change.balance)
+    history.balanceChanged(change.userId, change.balance, change.at)
+  }
   store.events.on('change', onBalance)
 
   // Built in order of need; the few hooks that point back are closures over later parts.
@@ -95,9 +107,10 @@ export function createCore(deps: CoreDeps): Core {
     requests: store.requests, jobQueue, fanout, control, models, config, metrics, wallNow, log: warn,
     workerFree: (worker) => dispatcher.workerFree(worker),
     othersCanServe: (worker, cls) => dispatcher.othersCanServe(worker, cls),
-    completed(tokens, ms) {
-      throughput.record(tokens)
-      dispatcher.recordCompletion(ms)
+    completed(job) {
+      throughput.record(job.tokens)
+      dispatcher.recordCompletion(job.ms)
+      history.recordJob(job, wallNow())
     },
   })
   const workforce: Workforce = createWorkforce({
@@ -118,16 +131,23 @@ export function createCore(deps: CoreDeps): Core {
     requeued: (queues) => { for (const queue of queues) dispatcher.jobAvailable(queue, true) },
     reconcileSeconds: config.reconcileSeconds, requestTtlSeconds: config.limits.requestTtlSeconds,
   })
-  const status = createStatus({ workers: store.workers, ledger: store.ledger, registry, jobQueue, throughput, metrics })
+  const status = createStatus({
+    workers: store.workers, ledger: store.ledger, registry, jobQueue, throughput, metrics,
+    sampled: (waiting) => history.sampleQueues(waiting, wallNow()),
+  })
+  // Queue lengths for the charts, also while nobody looks at a page.
+  const sampler = setInterval(() => void status.queues().catch(() => { /* Redis away: a gap in the chart */ }), QUEUE_SAMPLE_MS)
+  sampler.unref()
 
   function stopAccepting(): void {
+    clearInterval(sampler)
     closing = true
     recovery.stopExpiry()
     positions.stop()
   }
 
   return {
-    generations, workforce, positions, recovery, status, dispatcher, runner, reprioritizer, uptimePayer,
+    generations, workforce, positions, recovery, status: status.snapshot, queues: status.queues, history, dispatcher, runner, reprioritizer, uptimePayer,
     stopAccepting,
     drain() {
       stopAccepting()

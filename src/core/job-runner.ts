@@ -33,8 +33,8 @@ export interface JobRunnerDeps {
   workerFree(worker: WorkerState): void
   /** Can a worker other than `worker` serve this class? (Then a job `worker` failed waits for it.) */
   othersCanServe(worker: WorkerState, cls: RequestClass): Promise<boolean>
-  /** A job ended on a worker: tokens for the throughput figure, duration for the ETA. */
-  completed(tokens: number, ms: number): void
+  /** A job ended on a worker: tokens for the throughput figure and the charts, duration for the ETA and the speeds. */
+  completed(job: { tokens: number; ms: number; model: string; worker: string }): void
   log(error: unknown): void
 }
 
@@ -258,7 +258,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
         : null,
     })
     metrics.jobs.inc({ outcome })
-    deps.completed(tokens, performance.now() - job.dispatchedAt)
+    deps.completed({ tokens, ms: performance.now() - job.dispatchedAt, model: job.model, worker: info.name })
     if (settled) {
       const body = { request: job.request, text, tokens, kudos: toKudos(amount), worker: info.name, model: job.model }
       publish(job.request, requestEvent(outcome, body, true))

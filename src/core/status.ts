@@ -38,31 +38,63 @@ export interface StatusDeps {
   jobQueue: JobQueue
   throughput: Throughput
   metrics: Pick<Metrics, 'waitingRequests'>
+  /** Told the waiting counts whenever they are read (the charts' queue lengths). */
+  sampled?(waiting: Readonly<Record<string, number>>): void
 }
 
-export function createStatus(deps: StatusDeps): () => Promise<StatusSnapshot> {
+/** Requests waiting per model (`*`: any model), and the most tokens they may ask for (each class's length tier). */
+export interface QueueSummary {
+  waiting: Record<string, number>
+  tokens: Record<string, number>
+}
+
+export interface Status {
+  snapshot(): Promise<StatusSnapshot>
+  queues(): Promise<QueueSummary>
+}
+
+export function createStatus(deps: StatusDeps): Status {
   const { jobQueue, metrics } = deps
-  return async function snapshot(): Promise<StatusSnapshot> {
-    const online = await deps.registry.online()
-    const rows = online.length ? await deps.workers.byNames(online.map((w) => w.name)) : []
-    const stats = new Map(rows.map((r) => [r.name, r]))
+
+  async function queues(): Promise<QueueSummary> {
     await jobQueue.loadClasses()
-    const queues = [...jobQueue.classes.keys()]
-    const counts = queues.length ? await jobQueue.counts(queues) : new Map<string, number>()
+    const names = [...jobQueue.classes.keys()]
+    const counts = names.length ? await jobQueue.counts(names) : new Map<string, number>()
     const waiting: Record<string, number> = {}
+    const tokens: Record<string, number> = {}
     for (const [queue, n] of counts) {
       if (n === 0) continue
       const cls = jobQueue.classes.get(queue)!
-      for (const model of cls.models.length ? cls.models : ['*']) waiting[model] = (waiting[model] ?? 0) + n
+      for (const model of cls.models.length ? cls.models : ['*']) {
+        waiting[model] = (waiting[model] ?? 0) + n
+        tokens[model] = (tokens[model] ?? 0) + n * cls.lengthTier
+      }
     }
     metrics.waitingRequests.reset()
     for (const [model, n] of Object.entries(waiting)) metrics.waitingRequests.set({ model }, n)
+    deps.sampled?.(waiting)
+    return { waiting, tokens }
+  }
+
+  async function snapshot(): Promise<StatusSnapshot> {
+    const online = await deps.registry.online()
+    const rows = online.length ? await deps.workers.byNames(online.map((w) => w.name)) : []
+    const stats = new Map(rows.map((r) => [r.name, r]))
+    const { waiting } = await queues()
     const top = await deps.ledger.top(TOP_USERS)
+    const now = Date.now()
     return {
-      workers: online.map((w) => ({ name: w.name, owner: w.owner, models: w.models, jobs: stats.get(w.name)?.jobs ?? 0, uptime_s: Math.round((stats.get(w.name)?.uptimeMs ?? 0) / 1000) })),
+      workers: online.map((w) => ({
+        name: w.name, owner: w.owner, models: w.models, jobs: stats.get(w.name)?.jobs ?? 0,
+        // Live: from when this session joined, not from the last uptime payment.
+        uptime_s: Math.round((w.since ? Math.max(0, now - w.since) : stats.get(w.name)?.uptimeMs ?? 0) / 1000),
+        online_since: w.since ?? null,
+      })),
       waiting,
       throughput: deps.throughput.perMinute(),
       top: top.map((row) => ({ username: row.username, kudos: toKudos(row.balance) })),
     }
   }
+
+  return { snapshot, queues }
 }

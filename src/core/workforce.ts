@@ -91,7 +91,7 @@ export function createWorkforce(deps: WorkforceDeps): Workforce {
     metrics.workersConnected.set(online.size)
     await deps.registry.join({
       name, owner: principal.username, models: message.models, threads: worker.info.threads,
-      maxLength: message.max_length, maxContextLength: message.max_context_length, session: worker.link.id,
+      maxLength: message.max_length, maxContextLength: message.max_context_length, session: worker.link.id, since: Date.now(),
     })
     // Other processes end their session of this name, if they hold one.
     void deps.control.publish({ type: 'worker_replaced', name, session: worker.link.id }).catch(log)

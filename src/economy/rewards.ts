@@ -10,7 +10,12 @@ export function countTokens(text: string, maxLength: number): number {
 
 /** Tokens of a prompt, by the same rule (no cap). */
 export function promptTokens(prompt: string): number {
-  return Math.max(Math.ceil(prompt.length / 4), 1)
+  return promptTokensOfLength(prompt.length)
+}
+
+/** Tokens of a prompt of `chars` characters (a cost estimate knows only the length). */
+export function promptTokensOfLength(chars: number): number {
+  return Math.max(Math.ceil(chars / 4), 1)
 }
 
 /** The context factor: clamp(1.2 + 2.2^log2(prompt_tokens/1024), 0.1, 30). */

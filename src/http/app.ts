@@ -17,6 +17,7 @@ import { registerAccountRoutes } from './routes/accounts.js'
 import { registerBotRoutes } from './routes/bot.js'
 import { registerKudosRoutes } from './routes/kudos.js'
 import { registerOpsRoutes } from './routes/ops.js'
+import { registerHistoryRoutes } from './routes/history.js'
 import { registerStatusRoutes } from './routes/status.js'
 import { registerWebRoutes } from './routes/web.js'
 import { createSessions, isSafeMethod, type Sessions } from './session.js'
@@ -161,6 +162,7 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   registerKudosRoutes(app, services)
   registerBotRoutes(app, services)
   registerStatusRoutes(app, services)
+  registerHistoryRoutes(app, services)
   await registerWebRoutes(app, services, sessions)
   if (hooks.extend) await hooks.extend(app)
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())

@@ -39,7 +39,7 @@ export interface Ledger {
   /** One entry's header (no postings), e.g. to show its memo next to a change event. */
   entry(entryId: number): Promise<EntryHeader | undefined>
   /** The users with the highest balances, Anonymous excluded. */
-  top(limit: number): Promise<Array<{ userId: number; username: string; balance: number }>>
+  top(limit: number, offset?: number): Promise<Array<{ userId: number; username: string; balance: number }>>
   /** Balance changes, after commit (the store's events). */
   readonly events: EventEmitter<LedgerEvents>
 }
@@ -67,7 +67,7 @@ export function createLedger(store: Pick<Store, 'ledger' | 'events'>): Ledger {
     entries: (userId, options) => ledger.entries(userId, options),
     entryByRef: (kind, ref) => ledger.entryByRef(kind, ref),
     entry: (entryId) => ledger.entry(entryId),
-    top: (limit) => ledger.top(limit),
+    top: (limit, offset) => ledger.top(limit, offset),
     events: store.events,
   }
 }

@@ -15,6 +15,8 @@ export interface WorkerStatus {
   jobs: number
   /** Seconds since the worker connected. */
   uptime_s: number
+  /** When the worker connected, ms since the epoch (pages count the uptime on from it); null when unknown. */
+  online_since?: number | null
 }
 
 export interface StatusSnapshot {

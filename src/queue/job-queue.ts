@@ -298,7 +298,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     return waitingCounts(this.reads, queueNames)
   }
 
-  /** Position of a waiting request: jobs ahead of it in its own queue plus better-priority jobs elsewhere. */
+  /** Position of a waiting request: jobs ahead of it in its own queue, plus jobs elsewhere of a better priority or of its priority and submitted earlier. */
   position(queueName: string, request: string, priority: number): Promise<number | null> {
     const others = [...this.classes.keys()].filter((q) => q !== queueName)
     return positionOf(this.reads, queueName, request, others, priority)

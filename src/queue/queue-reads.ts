@@ -7,10 +7,12 @@
  * are popped (from its right end) before any job in `:prioritized`; prioritized jobs pop
  * by score (see `score.ts`). A job at priority p therefore has ahead of it, in its own
  * queue, every plain job and every prioritized job of a lower score, and in the other
- * queues every plain job and every prioritized job of a better priority (a worker serving
- * several classes takes the best head across them).
+ * queues every plain job, every prioritized job of a better priority, and every job of the
+ * same priority submitted before it: a worker serving several classes takes the best head
+ * across them, and breaks a tie of priorities by request id, which sorts by submission time.
  */
 import type { Redis } from 'ioredis'
+import { defineScript, runScript } from '../cluster/lua.js'
 import type { BullKeys } from './bull-keys.js'
 import { maxScoreAtOrBetter, maxScoreBetterThan, priorityOfScore } from './score.js'
 
@@ -66,36 +68,60 @@ export async function queueHeads({ redis, bull }: QueueReadContext, queues: read
   return heads
 }
 
-/** Queues the counts of the jobs that other queues hold ahead of any job at `priority`. */
-function aheadElsewhere(pipeline: ReturnType<Redis['pipeline']>, bull: BullKeys, others: readonly string[], priority: number): void {
-  for (const name of others) pipeline.llen(bull.wait(name))
-  for (const name of others) pipeline.zcount(bull.prioritized(name), '0', String(maxScoreBetterThan(priority)))
-}
-
 /**
  * Jobs a job added now to `queue` at `priority` would find ahead of it, across `queue`
- * and `others`. Callers send it before the add on the same connection, so Redis counts
- * the queues as the new job finds them.
+ * and `others`: in the other queues every job of its priority too, since all of them were
+ * submitted before it. Callers send it before the add on the same connection, so Redis
+ * counts the queues as the new job finds them.
  */
 export async function aheadOfNew({ redis, bull }: QueueReadContext, queue: string, others: readonly string[], priority: number): Promise<number> {
   const pipeline = redis.pipeline()
-  pipeline.zcount(bull.prioritized(queue), '0', String(maxScoreAtOrBetter(priority)))
+  const atOrBetter = String(maxScoreAtOrBetter(priority))
+  pipeline.zcount(bull.prioritized(queue), '0', atOrBetter)
   pipeline.llen(bull.wait(queue))
-  aheadElsewhere(pipeline, bull, others, priority)
+  for (const name of others) pipeline.llen(bull.wait(name)).zcount(bull.prioritized(name), '0', atOrBetter)
   const results = (await pipeline.exec()) ?? []
   return results.reduce((sum, result) => sum + count(result), 0)
 }
 
+/**
+ * The position of a waiting prioritized job, in one script so the queues are read at one
+ * instant. Ties of priority across queues go to the earlier request id (the dispatcher's
+ * rule), and only Redis can compare the ids without sending them all over: the cost is one
+ * step per job of the same priority in the other queues.
+ */
+const POSITION = defineScript(`
+-- Counts the jobs ahead of a waiting prioritized job, across its queue and the others.
+-- KEYS[1]          its queue's :prioritized sorted set
+-- KEYS[2]          its queue's :wait list
+-- KEYS[3..2+n]     the other queues' :wait lists
+-- KEYS[3+n..2+2n]  the other queues' :prioritized sorted sets, in the same order
+-- ARGV[1]          the request id (also its job id)
+-- ARGV[2]          the highest score of a better priority than the job's
+-- ARGV[3]          the highest score of the job's priority
+-- Returns          -1 when the job is not in KEYS[1]; otherwise the jobs ahead of it
+-- (Lua compares strings with strcoll; request ids are lower-case base 36 and hex of one
+-- length, which every collation orders as bytes.)
+local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
+if not rank then return -1 end
+local ahead = rank + redis.call('LLEN', KEYS[2])
+local n = (#KEYS - 2) / 2
+for i = 1, n do
+  local prioritized = KEYS[2 + n + i]
+  ahead = ahead + redis.call('LLEN', KEYS[2 + i]) + redis.call('ZCOUNT', prioritized, '0', ARGV[2])
+  local same = redis.call('ZRANGEBYSCORE', prioritized, '(' .. ARGV[2], ARGV[3])
+  for _, member in ipairs(same) do
+    if member < ARGV[1] then ahead = ahead + 1 end
+  end
+end
+return ahead
+`)
+
 /** Jobs ahead of a waiting prioritized request, or null when it is not waiting prioritized. */
 export async function positionOf({ redis, bull }: QueueReadContext, queue: string, request: string, others: readonly string[], priority: number): Promise<number | null> {
-  const pipeline = redis.pipeline()
-  pipeline.zrank(bull.prioritized(queue), request)
-  pipeline.llen(bull.wait(queue))
-  aheadElsewhere(pipeline, bull, others, priority)
-  const results = (await pipeline.exec()) ?? []
-  const rank = results[0]?.[1]
-  if (rank === null || rank === undefined) return null
-  return results.reduce((sum, result) => sum + count(result), 0)
+  const keys = [bull.prioritized(queue), bull.wait(queue), ...others.map((name) => bull.wait(name)), ...others.map((name) => bull.prioritized(name))]
+  const ahead = Number(await runScript(redis, POSITION, keys, [request, String(maxScoreBetterThan(priority)), String(maxScoreAtOrBetter(priority))]))
+  return ahead < 0 ? null : ahead
 }
 
 /** Which of these requests have a job in Redis (waiting, running or about to be removed). */

@@ -187,8 +187,8 @@ export interface LedgerStore {
   entries(userId: number, options?: { before?: number; limit?: number }): Promise<EntryView[]>
   entryByRef(kind: EntryKind, ref: string): Promise<{ id: number } | undefined>
   entry(entryId: number): Promise<EntryHeader | undefined>
-  /** The users with the highest balances, Anonymous excluded, highest first. */
-  top(limit: number): Promise<Array<{ userId: number; username: string; balance: number }>>
+  /** The users with the highest balances, Anonymous excluded, highest first; `offset` skips that many (paging). */
+  top(limit: number, offset?: number): Promise<Array<{ userId: number; username: string; balance: number }>>
 }
 
 // --- everything -----------------------------------------------------------------------------

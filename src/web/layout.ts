@@ -11,12 +11,20 @@ export interface PageViewer {
 export interface LayoutOptions {
   title: string
   /** Which navigation link is the current page. */
-  nav: 'home' | 'account' | 'playground' | 'login' | 'none'
+  nav: 'home' | 'models' | 'workers' | 'people' | 'run' | 'account' | 'playground' | 'login' | 'none'
   viewer: PageViewer
   /** Scripts under /static to load (deferred, same origin: the CSP allows nothing else). */
   scripts?: string[]
+  /** Extra stylesheets under /static (uPlot's, on pages with charts). */
+  styles?: string[]
   body: SafeHtml
 }
+
+/** The site's sections, in the order the header lists them. */
+const NAV: Array<[string, string, LayoutOptions['nav']]> = [
+  ['/', 'Status', 'home'], ['/models', 'Models', 'models'], ['/workers', 'Workers', 'workers'], ['/people', 'People', 'people'],
+  ['/playground', 'Playground', 'playground'], ['/run-a-worker', 'Run a worker', 'run'], ['/account', 'Account', 'account'],
+]
 
 export function layout(options: LayoutOptions): string {
   const { viewer } = options
@@ -33,18 +41,19 @@ export function layout(options: LayoutOptions): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title} · horde</title>
 <link rel="stylesheet" href="/static/app.css">
+${(options.styles ?? []).map((name) => html`<link rel="stylesheet" href="/static/${name}">\n`)}
 <link rel="icon" href="data:,">
 ${(options.scripts ?? []).map((name) => html`<script src="/static/${name}" defer></script>\n`)}</head>
 <body>
 <header class="top">
   <a class="brand" href="/">horde</a>
-  <nav>${link('/', 'Status', 'home')} ${link('/playground', 'Playground', 'playground')} ${link('/account', 'Account', 'account')}</nav>
+  <nav>${NAV.map(([href, label, key]) => link(href, label, key))}</nav>
   <div class="session">${who}</div>
 </header>
 <main>
 ${options.body}
 </main>
-<footer>A volunteer text-generation horde. Kudos are earned by generating and spent by asking.</footer>
+<footer>A volunteer text-generation horde. Kudos are earned by generating and spent by asking. <a href="/run-a-worker">Run a worker</a> to earn them.</footer>
 </body>
 </html>
 `.value

@@ -6,8 +6,10 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { SCOPES } from '../../accounts/accounts.js'
 import { BrokerError, isBrokerError } from '../../errors.js'
 import { toKudos } from '../../economy/amounts.js'
 import type { Services } from '../../services.js'
@@ -18,9 +20,12 @@ import { homePage } from '../../web/pages/home.js'
 import { errorPage, loginPage } from '../../web/pages/login.js'
 import { playgroundPage } from '../../web/pages/playground.js'
 import { safeNext } from '../../web/security.js'
+import { modelRows } from '../../web/horde-view.js'
 import { toBrokerError } from '../error-answer.js'
+import { createFlash } from '../flash.js'
 import type { Sessions } from '../session.js'
 import { registerOAuthRoutes } from './oauth.js'
+import { registerHordePages } from './pages.js'
 
 /** A parsed form: repeated fields become arrays. */
 export type FormBody = Record<string, string | string[]>
@@ -44,6 +49,7 @@ function fields(body: FormBody | undefined, name: string): string[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value]
 }
 
+const require = createRequire(import.meta.url)
 const STATIC_DIR = fileURLToPath(new URL('../../web/static/', import.meta.url))
 const STATIC_TYPES: Record<string, string> = { css: 'text/css; charset=utf-8', js: 'text/javascript; charset=utf-8' }
 
@@ -56,17 +62,24 @@ function loadStatic(): Map<string, { body: Buffer; type: string; etag: string }>
     const body = fs.readFileSync(STATIC_DIR + name)
     files.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` })
   }
+  // uPlot, from the package (no CDN): the charts' library and its stylesheet.
+  for (const [name, file] of [['uplot.js', 'uPlot.iife.min.js'], ['uplot.css', 'uPlot.min.css']]) {
+    const body = fs.readFileSync(require.resolve(`uplot/dist/${file}`))
+    files.set(name, { body, type: STATIC_TYPES[name.split('.').pop()!], etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` })
+  }
   return files
 }
 
-/** Models offered in the playground: the operator's model registry. */
-function loadModels(file: string): string[] {
-  try {
-    const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { models?: Record<string, unknown> }
-    return Object.keys(parsed.models ?? {}).sort()
-  } catch {
-    return []
-  }
+const LOGIN_FAILURES: Record<string, string> = {
+  key: 'That API key is not valid (mistyped, or revoked).',
+  scope: 'That key has limited scopes. Logging in needs a key with every scope (`all`), such as the one you got when you registered.',
+}
+
+/** What a form's POST leaves for the GET after its redirect. */
+interface AccountFlash {
+  newKey?: AccountPageModel['newKey']
+  notice?: AccountPageModel['notice']
+  transfer?: TransferForm
 }
 
 const DONE_MESSAGES: Record<string, string> = {
@@ -80,7 +93,7 @@ export const LEDGER_PAGE = 25
 export async function registerWebRoutes(root: FastifyInstance, services: Services, sessions: Sessions): Promise<void> {
   const { accounts, ledger, store, identities, transfers, config } = services
   const staticFiles = loadStatic()
-  const models = loadModels(config.modelsFile)
+  const flash = createFlash(services.redis, config.redisPrefix)
 
   function viewer(request: FastifyRequest): PageViewer {
     if (!request.session) return { username: null, csrf: null }
@@ -114,8 +127,8 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
 
     app.get('/', { schema: { hide: true } }, async (request, reply) => sendPage(reply, homePage(viewer(request), await services.status.snapshot())))
 
-    app.get<{ Querystring: { next?: string } }>('/login', { schema: { hide: true } }, async (request, reply) =>
-      sendPage(reply, loginPage(viewer(request), oauth.providers, safeNext(request.query.next))))
+    app.get<{ Querystring: { next?: string; failed?: string } }>('/login', { schema: { hide: true } }, async (request, reply) =>
+      sendPage(reply, loginPage(viewer(request), oauth.providers, safeNext(request.query.next), LOGIN_FAILURES[request.query.failed ?? ''])))
 
     app.post('/logout', { schema: { hide: true } }, async (_request, reply) => {
       sessions.end(reply)
@@ -123,7 +136,27 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
     })
 
     app.get('/playground', { schema: { hide: true } }, async (request, reply) =>
-      sendPage(reply, playgroundPage(viewer(request), models, config.limits.maxLength)))
+      sendPage(reply, playgroundPage(viewer(request), (await modelRows(services.horde)).served, config.limits)))
+
+    registerHordePages(app, services, { viewer, sendPage, flash, publicUrl: () => sessions.publicUrl().href.replace(/\/$/, '') })
+
+    // A way in without an OAuth provider: a key of the `all` scope opens a browser session
+    // (a narrower key would give the session more than the key may do).
+    app.post<{ Body: FormBody }>('/login/key', { schema: { hide: true } }, async (request, reply) => {
+      const next = safeNext(field(request.body, 'next'))
+      let principal
+      try {
+        principal = await accounts.authenticate(field(request.body, 'key') || undefined)
+      } catch {
+        return reply.redirect(`/login?failed=key&next=${encodeURIComponent(next)}`, 303)
+      }
+      if (principal.anonymous) return reply.redirect(`/login?failed=key&next=${encodeURIComponent(next)}`, 303)
+      if (principal.keyId === null || !SCOPES.every((scope) => principal.scopes.has(scope))) {
+        return reply.redirect(`/login?failed=scope&next=${encodeURIComponent(next)}`, 303)
+      }
+      sessions.start(reply, principal.userId)
+      return reply.redirect(next, 303)
+    })
 
     /** The logged-in page user, or a redirect to the login page. */
     function pageUser(request: FastifyRequest, reply: FastifyReply): { userId: number } | null {
@@ -165,11 +198,12 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
       }
     }
 
-    app.get<{ Querystring: { before?: string; done?: string; sent?: string } }>('/account', { schema: { hide: true } }, async (request, reply) => {
+    app.get<{ Querystring: { before?: string; done?: string; sent?: string; flash?: string } }>('/account', { schema: { hide: true } }, async (request, reply) => {
       const user = pageUser(request, reply)
       if (!user) return reply
       const before = /^\d{1,15}$/.test(request.query.before ?? '') ? Number(request.query.before) : undefined
-      let notice: AccountPageModel['notice']
+      const shown = await flash.take<AccountFlash>(user.userId, request.query.flash)
+      let notice: AccountPageModel['notice'] = shown?.notice
       const done = request.query.done
       if (done && DONE_MESSAGES[done]) notice = { kind: 'ok', text: DONE_MESSAGES[done] }
       if (/^\d{1,15}$/.test(request.query.sent ?? '')) {
@@ -178,8 +212,13 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
           notice = { kind: 'ok', text: `Sent ${formatKudos(toKudos(sent.amount))} kudos to ${(await accounts.byId(sent.recipientId))?.username ?? 'them'}.` }
         }
       }
-      return sendPage(reply, accountPage(await accountModel(request, user.userId, { before, notice })))
+      return sendPage(reply, accountPage(await accountModel(request, user.userId, { before, notice, newKey: shown?.newKey, ...(shown?.transfer ? { transfer: shown.transfer } : {}) })))
     })
+
+    /** Post/redirect/get: what the answer must show goes through the flash; a reload resubmits nothing. */
+    async function redirectWith(reply: FastifyReply, userId: number, shown: AccountFlash, anchor: string): Promise<FastifyReply> {
+      return reply.redirect(`/account?flash=${await flash.put(userId, shown)}#${anchor}`, 303)
+    }
 
     app.post<{ Body: FormBody }>('/account/keys', { schema: { hide: true } }, async (request, reply) => {
       const user = pageUser(request, reply)
@@ -188,11 +227,11 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
       const scopes = fields(request.body, 'scopes')
       try {
         const key = await accounts.issueKey(user.userId, name, scopes.includes('all') ? ['all'] : scopes)
-        // The key is in this answer only; the page is never cached (no-store).
-        return sendPage(reply, accountPage(await accountModel(request, user.userId, { newKey: key })), 201)
+        // Shown by the GET this redirects to, once; the page is never cached (no-store).
+        return redirectWith(reply, user.userId, { newKey: key }, 'keys')
       } catch (error) {
         if (!isBrokerError(error)) throw error
-        return sendPage(reply, accountPage(await accountModel(request, user.userId, { notice: { kind: 'error', text: error.message } })), error.status)
+        return redirectWith(reply, user.userId, { notice: { kind: 'error', text: error.message } }, 'keys')
       }
     })
 
@@ -200,7 +239,7 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
       const user = pageUser(request, reply)
       if (!user) return reply
       const id = /^\d{1,15}$/.test(request.params.id) ? Number(request.params.id) : 0
-      if (!(await accounts.revokeKey(user.userId, id))) throw new BrokerError('not_found', 'No such active key')
+      if (!(await accounts.revokeKey(user.userId, id))) return redirectWith(reply, user.userId, { notice: { kind: 'error', text: 'No such active key: it was revoked already.' } }, 'keys')
       return reply.redirect('/account?done=revoked#keys', 303)
     })
 
@@ -224,7 +263,7 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
         // Same key kept: nothing was stored under it, and a retry of this very form stays
         // idempotent. Unless the key already moved other kudos: then these fields need a new one.
         const kept = error.code === 'idempotency_conflict' ? { ...form, idempotencyKey: randomUUID() } : form
-        return sendPage(reply, accountPage(await accountModel(request, user.userId, { transfer: kept, notice: { kind: 'error', text: error.message } })), error.status)
+        return redirectWith(reply, user.userId, { transfer: kept, notice: { kind: 'error', text: error.message } }, 'transfer')
       }
     })
 

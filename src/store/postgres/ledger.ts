@@ -82,10 +82,10 @@ export function createPgLedgerStore(pool: pg.Pool, commit: PgCommitter): LedgerS
       return (await pool.query<EntryHeader>(
         'select id, kind, ref, memo, actor_id as "actorId", created_at as "createdAt" from ledger_entries where id = $1', [entryId])).rows[0]
     },
-    async top(limit) {
+    async top(limit, offset = 0) {
       return (await pool.query<{ userId: number; username: string; balance: number }>(`
         select u.id as "userId", u.username as username, b.balance as balance from balances b join users u on u.id = b.user_id
-        where b.user_id != $1 order by b.balance desc, u.id limit $2`, [ANONYMOUS_ID, limit])).rows
+        where b.user_id != $1 order by b.balance desc, u.id limit $2 offset $3`, [ANONYMOUS_ID, limit, offset])).rows
     },
   }
 }

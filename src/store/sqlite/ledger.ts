@@ -69,9 +69,9 @@ export function createSqliteLedgerStore(sqlite: Database.Database, commit: Commi
   const selectEntries = sqlite.prepare<[number, number], EntryView>(`select ${entryColumns} where p.user_id = ? order by p.id desc limit ?`)
   const selectEntriesBefore = sqlite.prepare<[number, number, number], EntryView>(
     `select ${entryColumns} where p.user_id = ? and p.id < ? order by p.id desc limit ?`)
-  const selectTop = sqlite.prepare<[number, number], { userId: number; username: string; balance: number }>(`
+  const selectTop = sqlite.prepare<[number, number, number], { userId: number; username: string; balance: number }>(`
     select u.id as userId, u.username as username, b.balance as balance from balances b join users u on u.id = b.user_id
-    where b.user_id != ? order by b.balance desc, u.id limit ?`)
+    where b.user_id != ? order by b.balance desc, u.id limit ? offset ?`)
 
   return {
     append(entry) {
@@ -91,8 +91,8 @@ export function createSqliteLedgerStore(sqlite: Database.Database, commit: Commi
     async entry(entryId) {
       return selectEntry.get(entryId)
     },
-    async top(limit) {
-      return selectTop.all(ANONYMOUS_ID, limit)
+    async top(limit, offset = 0) {
+      return selectTop.all(ANONYMOUS_ID, limit, offset)
     },
   }
 }

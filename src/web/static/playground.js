@@ -1,7 +1,8 @@
 // The playground: submits a prompt over the client socket /v1/client and shows the request's
 // life: accepted, queue position while waiting, text streaming in, restarts (the text of an
-// earlier attempt is thrown away), done, failed or cancelled. A logged-in browser is
-// authenticated by its session cookie; without one the request is anonymous.
+// earlier attempt is thrown away), done, failed or cancelled, and the worker, model and cost
+// in the summary. Before sending it shows the most the request can cost (/v1/estimate). A
+// logged-in browser is authenticated by its session cookie; without one it is anonymous.
 'use strict'
 ;(function () {
   const h = window.horde
@@ -9,6 +10,9 @@
   const promptBox = document.getElementById('prompt')
   const model = document.getElementById('model')
   const maxLength = document.getElementById('max-length')
+  const maxContext = document.getElementById('max-context-length')
+  const samplers = document.querySelectorAll('[data-param]')
+  const estimate = document.getElementById('estimate')
   const submit = document.getElementById('submit')
   const cancel = document.getElementById('cancel')
   const state = document.getElementById('state')
@@ -54,6 +58,40 @@
     if (message) summary.textContent = message
   }
 
+  /** "Worker w1 · model m · 40 tokens · 1.2 kudos": what the request got and paid, as far as it is known. */
+  function describe(m) {
+    const parts = []
+    const worker = m.worker || current.worker
+    const served = m.model || current.model
+    if (worker) parts.push('Worker ' + worker)
+    if (served) parts.push(served)
+    if (m.tokens !== undefined) parts.push(m.tokens + ' tokens')
+    if (m.kudos !== undefined) parts.push(h.kudos(m.kudos) + ' kudos')
+    return parts.join(' · ')
+  }
+
+  // The most the request can cost, before it is sent: asked again a moment after each change.
+  let estimateTimer = null
+  let estimateSeq = 0
+  function refreshEstimate() {
+    clearTimeout(estimateTimer)
+    estimateTimer = setTimeout(async () => {
+      const length = Number(maxLength.value)
+      if (!Number.isInteger(length) || length < 1) { estimate.textContent = ''; return }
+      const seqHere = ++estimateSeq
+      const query = new URLSearchParams({ max_length: String(length), prompt_chars: String(promptBox.value.length) })
+      if (model.value) query.set('model', model.value)
+      try {
+        const answer = await fetch('/v1/estimate?' + query, { credentials: 'same-origin' })
+        if (!answer.ok || seqHere !== estimateSeq) return
+        const body = await answer.json()
+        estimate.textContent = 'Costs at most ' + h.kudos(body.kudos) + ' kudos'
+      } catch { estimate.textContent = '' }
+    }, 250)
+  }
+  for (const input of [promptBox, model, maxLength]) input.addEventListener('input', refreshEstimate)
+  refreshEstimate()
+
   function mine(message) {
     return current && !current.finished && (message.request === current.request || (message.id !== undefined && message.id === current.id))
   }
@@ -70,9 +108,10 @@
         h.setState(state, 'queued', 'queued')
         queue.hidden = false
         // The protocol counts the requests ahead; people count from one.
+        // An ETA only when some worker can serve it: otherwise there is nothing to promise.
         queue.textContent = (m.position === null ? 'Waiting in the queue' : 'Position ' + (m.position + 1) + ' in the queue') +
-          (m.eta_seconds ? ', about ' + h.duration(m.eta_seconds) + ' to wait' : '') +
-          (m.is_possible === false ? '. No worker online serves this model right now.' : '.')
+          (m.is_possible === false ? '. No worker online serves this request right now.'
+            : (m.eta_seconds ? ', about ' + h.duration(m.eta_seconds) + ' to wait.' : '.'))
         break
       case 'started':
         current.attempt = m.attempt
@@ -80,7 +119,9 @@
         output.textContent = ''
         queue.hidden = true
         h.setState(state, 'streaming', 'streaming')
-        summary.textContent = 'Worker ' + m.worker + ' · ' + m.model
+        current.worker = m.worker
+        current.model = m.model
+        summary.textContent = describe({})
         break
       case 'chunk':
         if (m.attempt !== current.attempt) break
@@ -96,13 +137,13 @@
         break
       case 'done':
         output.textContent = m.text
-        finish('done', m.tokens + ' tokens · ' + h.kudos(m.kudos) + ' kudos')
+        finish('done', describe(m))
         break
       case 'failed':
         finish('failed', 'Failed: ' + m.message + ' (' + m.code + ')')
         break
       case 'cancelled':
-        finish('cancelled', 'Cancelled.')
+        finish('cancelled', 'Cancelled' + (m.worker || current.worker ? ' · ' + describe(m) : ' before a worker started · ' + h.kudos(m.kudos || 0) + ' kudos'))
         break
       case 'error':
         finish('failed', 'Refused: ' + m.message + ' (' + m.code + ')')
@@ -117,7 +158,7 @@
     output.textContent = ''
     summary.textContent = ''
     queue.hidden = true
-    current = { id: 'p' + (++seq), request: null, attempt: 0, text: '', finished: false, cancelWanted: false }
+    current = { id: 'p' + (++seq), request: null, attempt: 0, text: '', finished: false, cancelWanted: false, worker: null, model: null }
     busy(true)
     h.setState(state, 'connecting', 'connecting')
     let ws
@@ -131,6 +172,11 @@
     if (model.value) frame.models = [model.value]
     const length = Number(maxLength.value)
     if (Number.isInteger(length) && length > 0) frame.max_length = length
+    const context = Number(maxContext.value)
+    if (Number.isInteger(context) && context > 0) frame.max_context_length = context
+    const params = {}
+    for (const input of samplers) if (input.value !== '' && Number.isFinite(Number(input.value))) params[input.dataset.param] = Number(input.value)
+    frame.params = params
     ws.send(JSON.stringify(frame))
   })
 

@@ -10,7 +10,12 @@
     const workers = document.getElementById('workers')
     workers.replaceChildren(...(s.workers.length === 0
       ? [h.emptyRow('No workers online right now.', 5)]
-      : s.workers.map((w) => h.row([w.name, w.owner, w.models.join(', '), w.jobs, h.duration(w.uptime_s)], [3, 4]))))
+      : s.workers.map((w) => {
+        const tr = h.row([w.name, w.owner, w.models.join(', '), w.jobs, h.duration(w.uptime_s)], [3, 4])
+        // uptime.js counts it on between snapshots.
+        if (w.online_since) tr.lastChild.dataset.since = String(w.online_since)
+        return tr
+      })))
     const waiting = Object.entries(s.waiting).sort((a, b) => b[1] - a[1])
     document.getElementById('waiting').replaceChildren(...(waiting.length === 0
       ? [h.emptyRow('Nothing waiting.', 2)]
