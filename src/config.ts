@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
+import type { CreditLines } from './economy/payment.js'
 
 export interface KudosConfig {
   /** Divisor of the model size in the generation reward (`tokens * P / divisor * ...`). */
@@ -18,6 +19,11 @@ export interface KudosConfig {
   readonly maxTransfer: number
   /** Kudos added to a waiting request's priority for every 10 s it waited (0 = strict kudos order). */
   readonly ageingBonusPer10s: number
+  /**
+   * How far below zero each kind of payer's debt funds workers, milli-kudos (null: no limit);
+   * beyond it the payer still pays, and the credit goes to the system account (economy/payment.ts).
+   */
+  readonly creditLines: CreditLines
 }
 
 export interface LimitsConfig {
@@ -186,6 +192,15 @@ function num(env: Env, name: string, fallback: number, min: number, max: number)
   return value
 }
 
+/** A credit line in kudos (at most 3 decimals), as milli-kudos; `none` (or the fallback null): no limit. */
+function creditLine(env: Env, name: string, fallback: number | null): number | null {
+  const raw = env[name]?.trim()
+  if (raw === undefined || raw === '') return fallback
+  if (raw.toLowerCase() === 'none') return null
+  if (!/^\d{1,12}(\.\d{1,3})?$/.test(raw)) throw new ConfigError(name, `expected kudos (0 or more, at most 3 decimals) or none, got ${JSON.stringify(raw)}`)
+  return Math.round(Number(raw) * 1000)
+}
+
 function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
@@ -267,6 +282,11 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       uptimeFlushSeconds: num(env, 'KUDOS_UPTIME_FLUSH_SECONDS', 60, 0.01, 86400),
       maxTransfer: num(env, 'KUDOS_MAX_TRANSFER', 1e9, 0.001, 1e12),
       ageingBonusPer10s: num(env, 'KUDOS_AGEING_BONUS', 0, 0, 1e9),
+      creditLines: {
+        anonymous: creditLine(env, 'KUDOS_ANON_CREDIT', null),
+        oauth: creditLine(env, 'KUDOS_OAUTH_CREDIT', 250_000),
+        username: creditLine(env, 'KUDOS_USER_CREDIT', 25_000),
+      },
     },
     limits: {
       maxFrameBytes: int(env, 'MAX_FRAME_BYTES', 256 * 1024, 1024, 64 * 1024 * 1024),

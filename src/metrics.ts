@@ -21,6 +21,9 @@ export function createMetrics() {
     firstTokenSeconds: new Histogram({ name: 'horde_time_to_first_token_seconds', help: 'Submit to first chunk relayed', buckets: [0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [registry] }),
     tokensRelayed: new Counter({ name: 'horde_chunks_relayed_total', help: 'Chunks relayed from workers', registers: [registry] }),
     jobs: new Counter({ name: 'horde_jobs_total', help: 'Jobs ended, by outcome', labelNames: ['outcome'] as const, registers: [registry] }),
+    boundedDeliveries: new Counter({ name: 'horde_bounded_deliveries_total', help: 'Deliveries faster than their model plausibly generates, billed at the speed bound', registers: [registry] }),
+    workersFlagged: new Counter({ name: 'horde_workers_flagged_total', help: 'Workers flagged for moderators for hitting the plausibility bounds again and again', registers: [registry] }),
+    unfundedMilli: new Counter({ name: 'horde_unfunded_millikudos_total', help: 'Milli-kudos of rewards that payers past their credit line could not fund (credited to the system account)', registers: [registry] }),
   }
   return m
 }

@@ -30,6 +30,9 @@ t.test('a prompt reaches a waiting worker, chunks arrive in order, the ledger ag
 
   const pieces = Array.from({ length: 25 }, (_, i) => `w${String(i).padStart(2, '0')} `)
   pieces.forEach((text, seq) => worker.send({ type: 'chunk', job: job.job, seq, text }))
+  // 25 tokens take a 13B model at least 25/538 s: a worker that answers faster is paid at the
+  // speed bound (economy/plausibility.ts), so this one takes a plausible 200 ms.
+  await new Promise((resolve) => setTimeout(resolve, 200))
   worker.send({ type: 'done', job: job.job, chunks: pieces.length })
 
   const started = await client.next('started')

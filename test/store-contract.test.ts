@@ -8,7 +8,7 @@
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { openDb } from '../src/db/open.js'
-import { ANONYMOUS_ID } from '../src/economy/anonymous.js'
+import { ANONYMOUS_ID, UNFUNDED_ID } from '../src/economy/anonymous.js'
 import { DuplicateEntryError, type BalanceChange } from '../src/economy/posting-rules.js'
 import type { NewRequest, NewTransfer, Settlement, Store } from '../src/store/ports.js'
 import { openPostgresStore } from '../src/store/postgres/index.js'
@@ -50,6 +50,9 @@ const transfer = (senderId: number, recipientId: number, milli: number, key: str
   ] },
 })
 
+/** No credit line anywhere: the seed's rule, every payer's debt funds the worker. */
+const NO_LIMITS = { anonymous: null, oauth: null, username: null }
+
 const award = (store: Store, userId: number, milli: number) =>
   store.ledger.append({ kind: 'award', postings: [{ userId, amount: milli, category: 'awarded' }] })
 
@@ -87,20 +90,17 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       const changes: BalanceChange[] = []
       store.events.on('change', (c) => changes.push(c))
       const settlement: Settlement = {
-        request: 'r1', outcome: 'done', text: 'the end', tokens: 40, kudos: 1200, worker: { id: worker.id, name: worker.name }, model: 'm', finishedAt: 3000,
-        entry: { kind: 'generation', ref: 'r1', actorId: bob.id, postings: [
-          { userId: alice.id, amount: -1200, category: 'spent', counterpartyId: bob.id },
-          { userId: bob.id, amount: 1200, category: 'generation', counterpartyId: alice.id },
-        ] },
+        request: 'r1', outcome: 'done', text: 'the end', tokens: 40, reward: 1200, worker: { id: worker.id, name: worker.name, ownerId: bob.id }, model: 'm', finishedAt: 3000,
+        preferred: false, creditLines: NO_LIMITS, bounded: false,
       }
-      t.same(await Promise.all([requests.settle(settlement), requests.settle(settlement)]), [true, false], 'two settlements in one batch: the second writes nothing')
+      t.same((await Promise.all([requests.settle(settlement), requests.settle(settlement)])).map((s) => s !== false), [true, false], 'two settlements in one batch: the second writes nothing')
       t.same(changes.map((c) => [c.userId, c.delta, c.balance]), [[alice.id, -1200, 3800], [bob.id, 1200, 1200]], 'changes after commit, in entry order')
       t.match(await requests.byId('r1'), { state: 'done', text: 'the end', tokens: 40, kudos: 1200, workerName: 'gpu-1', finishedAt: 3000 })
       t.match(await workers.byName('gpu-1'), { jobs: 1, tokens: 40, earned: 1200 })
       t.equal(await audit.countEntries('generation', 'r1'), 1)
       t.equal(await requests.end('r2', 'cancelled', { finishedAt: 4000 }), true)
       t.equal(await requests.end('r2', 'failed', { error: 'expired' }), false, 'an ended request is not ended again')
-      t.equal(await requests.settle({ ...settlement, request: 'r2', entry: null, kudos: 0 }), false, 'nor settled')
+      t.equal(await requests.settle({ ...settlement, request: 'r2', reward: 0 }), false, 'nor settled')
       t.match(await requests.byId('r2'), { state: 'cancelled', tokens: 0, kudos: 0, error: null })
       t.same((await requests.expiredBefore(2000, 10)).map((r) => r.id).sort(), ['a1', 'a3'])
       t.equal((await requests.latest({ state: 'done' }))?.id, 'r1')
@@ -210,6 +210,50 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       t.same((await one.audit.run()).problems, [])
     })
 
+    t.test('settlement: preference never mints, credit lines by kind of payer, the suspicion flag', async (t) => {
+      const store = await (await backend(t))()
+      const { requests, workers, ledger, audit } = store
+      const [owner, pal, plain] = await people(store, 'owner', 'pal', 'plain')
+      const linked = (await store.identities.loginOrCreate({ provider: 'github', subject: '7', name: 'linked' }, ['linked'], 1)).user
+      const worker = await workers.register('gpu', owner.id, 1)
+      const lines = { anonymous: null, oauth: 3000, username: 1000 }
+      const settle = async (id: string, userId: number, reward: number, extra: Partial<Settlement> = {}) => {
+        await requests.accept(request(id, userId), { cap: 100, perAddress: userId === ANONYMOUS_ID })
+        return requests.settle({
+          request: id, outcome: 'done', text: 'x', tokens: 1, reward, worker: { id: worker.id, name: 'gpu', ownerId: owner.id }, model: 'm', finishedAt: 5,
+          preferred: false, creditLines: lines, bounded: false, ...extra,
+        })
+      }
+      const balance = async (userId: number) => (await ledger.account(userId))?.balance ?? 0
+      await award(store, pal.id, 500)
+
+      t.match(await settle('p1', pal.id, 1200, { preferred: true }), { charged: 500, earned: 500, unfunded: 0 }, 'a priority user pays at most what it holds above zero')
+      t.match(await settle('p2', pal.id, 1200, { preferred: true }), { charged: 0, earned: 0, unfunded: 0 })
+      t.match(await requests.byId('p2'), { state: 'done', kudos: 0 }, 'at zero it is served for free')
+      t.equal(await balance(pal.id), 0, 'and never goes into debt for it')
+      t.equal(await audit.countEntries('generation', 'p2'), 0, 'nothing moved: no entry')
+
+      t.match(await settle('u1', plain.id, 800), { charged: 800, earned: 800, unfunded: 0 }, 'within the credit line the debt funds the worker')
+      t.match(await settle('u2', plain.id, 800), { charged: 800, earned: 200, unfunded: 600 }, 'past it the rest is unfunded')
+      t.match(await settle('u3', plain.id, 800), { charged: 800, earned: 0, unfunded: 800 })
+      t.equal(await balance(plain.id), -2400, 'the requester still pays: its debt grows')
+      t.match(await settle('o1', linked.id, 3500), { charged: 3500, earned: 3000, unfunded: 500 }, 'an OAuth-linked account has its own line')
+      t.match(await settle('a1', ANONYMOUS_ID, 9000), { charged: 9000, earned: 9000, unfunded: 0 }, 'Anonymous: no limit by default')
+      t.equal(await balance(UNFUNDED_ID), 1900, 'the unfunded credits sit on the system account')
+      t.equal(await balance(owner.id), 500 + 800 + 200 + 3000 + 9000, 'the worker earned only the funded parts')
+      t.match(await workers.byName('gpu'), { earned: 13_500, jobs: 7 })
+      t.match(await requests.byId('u3'), { kudos: 800 }, 'the request records what its requester was charged')
+      t.same((await ledger.top(10)).map((row) => row.userId).includes(UNFUNDED_ID), false, 'the system account is not a kudos holder')
+
+      const flags = []
+      for (let i = 0; i < 4; i++) flags.push((await settle(`b${i}`, owner.id, 0, { bounded: true })) as { flagged: boolean })
+      t.same(flags.map((f) => f.flagged), [false, false, true, false], 'flagged once: by the third bounded delivery (3 of 10 jobs)')
+      t.match(await workers.byName('gpu'), { boundedJobs: 4, jobs: 11, flaggedAt: 5 })
+      const report = await audit.run()
+      t.same(report.problems, [])
+      t.equal(report.sumBalances, report.minted, 'the books balance')
+    })
+
     t.test('two processes: parallel settles of one request pay once', async (t) => {
       const open = await backend(t)
       const stores = [await open(), await open()]
@@ -218,11 +262,8 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       const ids = Array.from({ length: 10 }, (_, i) => `req-${i}`)
       for (const id of ids) await stores[0].requests.accept(request(id, alice.id), { cap: 100, perAddress: false })
       const settle = (store: Store, id: string) => store.requests.settle({
-        request: id, outcome: 'done', text: 'x', tokens: 1, kudos: 100, worker: { id: worker.id, name: 'gpu' }, model: 'm', finishedAt: 2,
-        entry: { kind: 'generation', ref: id, postings: [
-          { userId: alice.id, amount: -100, category: 'spent', counterpartyId: bob.id },
-          { userId: bob.id, amount: 100, category: 'generation', counterpartyId: alice.id },
-        ] },
+        request: id, outcome: 'done', text: 'x', tokens: 1, reward: 100, worker: { id: worker.id, name: 'gpu', ownerId: bob.id }, model: 'm', finishedAt: 2,
+        preferred: false, creditLines: NO_LIMITS, bounded: false,
       })
       const results = await Promise.all(ids.flatMap((id) => [settle(stores[0], id), settle(stores[1], id), settle(stores[1], id)]))
       for (let i = 0; i < ids.length; i++) t.equal(results.slice(i * 3, i * 3 + 3).filter(Boolean).length, 1, `${ids[i]} settled once`)
@@ -303,13 +344,10 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
             const i = (k * (s + 1) + round * 7) % 30
             const [from, to] = [users[(i + s) % 6], users[(i + s * 2 + 1) % 6]]
             if (from.id !== to.id) writes.push(store.transfers.transfer(transfer(from.id, to.id, 100, `r${round}-s${s}-k${k}`)))
-            const payer = users[i % 5].id
+            // The payer is the request's user (users[i % 5]); no credit line holds the payment back.
             writes.push(store.requests.settle({
-              request: ids[i], outcome: 'done', text: 'x', tokens: 1, kudos: 100, worker: { id: worker.id, name: 'gpu' }, model: 'm', finishedAt: 2,
-              entry: { kind: 'generation', ref: ids[i], postings: [
-                { userId: payer, amount: -100, category: 'spent', counterpartyId: users[5].id },
-                { userId: users[5].id, amount: 100, category: 'generation', counterpartyId: payer },
-              ] },
+              request: ids[i], outcome: 'done', text: 'x', tokens: 1, reward: 100, worker: { id: worker.id, name: 'gpu', ownerId: users[5].id }, model: 'm', finishedAt: 2,
+              preferred: false, creditLines: NO_LIMITS, bounded: false,
             }))
           }
         }

@@ -5,6 +5,7 @@
  * transaction: it reaches the database through the store port, other processes through the
  * cluster ports, and the queue through the queue module.
  */
+import { EventEmitter } from 'node:events'
 import type { Redis } from 'ioredis'
 import type { ControlBus, Fanout, WorkerRegistry } from '../cluster/ports.js'
 import type { Config } from '../config.js'
@@ -18,7 +19,7 @@ import type { BalanceChange, Store } from '../store/ports.js'
 import type { StatusSnapshot } from '../protocol/status.js'
 import { createDispatcher, type Dispatcher } from './dispatcher.js'
 import { createGenerations, type Generations } from './generations.js'
-import { createJobRunner, type JobRunner } from './job-runner.js'
+import { createJobRunner, type FlaggedWorker, type JobRunner } from './job-runner.js'
 import { createPositionFeed, type PositionFeed } from './position-feed.js'
 import { createRecovery, type Recovery } from './recovery.js'
 import { History } from '../history/history.js'
@@ -53,8 +54,16 @@ export interface CoreDeps {
   wallClock?: () => number
 }
 
+/** What moderators hear about, as it happens (the admin tools subscribe). */
+export interface ModerationEvents {
+  /** A worker keeps delivering faster than its model plausibly generates (economy/plausibility.ts). */
+  worker_flagged: [FlaggedWorker]
+}
+
 export interface Core {
   readonly generations: Generations
+  /** Events for moderators: workers flagged by the plausibility bounds. */
+  readonly moderation: EventEmitter<ModerationEvents>
   readonly workforce: Workforce
   /** Queue positions pushed to the watchers of waiting requests. */
   readonly positions: PositionFeed
@@ -83,6 +92,7 @@ export function createCore(deps: CoreDeps): Core {
   let closing = false
   const throughput = new Throughput()
   const history = new History()
+  const moderation = new EventEmitter<ModerationEvents>()
 
   const reprioritizer = createReprioritizer({
     jobQueue, ageingBonusPer10s: config.kudos.ageingBonusPer10s, log: warn, now: wallNow,
@@ -111,6 +121,15 @@ export function createCore(deps: CoreDeps): Core {
       throughput.record(job.tokens)
       dispatcher.recordCompletion(job.ms)
       history.recordJob(job, wallNow())
+    },
+    flagged(worker) {
+      deps.log.warn({ worker: worker.name, workerId: worker.workerId, owner: worker.ownerId, model: worker.model, counted: worker.counted, billed: worker.billed, elapsedMs: worker.elapsedMs },
+        'worker flagged: its deliveries keep coming faster than its model plausibly generates')
+      try {
+        moderation.emit('worker_flagged', worker)
+      } catch (error) {
+        warn(error)
+      }
     },
   })
   const workforce: Workforce = createWorkforce({
@@ -147,7 +166,7 @@ export function createCore(deps: CoreDeps): Core {
   }
 
   return {
-    generations, workforce, positions, recovery, status: status.snapshot, queues: status.queues, history, dispatcher, runner, reprioritizer, uptimePayer,
+    generations, moderation, workforce, positions, recovery, status: status.snapshot, queues: status.queues, history, dispatcher, runner, reprioritizer, uptimePayer,
     stopAccepting,
     drain() {
       stopAccepting()

@@ -3,11 +3,17 @@
  * relayed to every watcher, then settled exactly once (`finish`: the payment, the request's
  * final row and the worker's counters in one store operation) or lost (`lose`: back to its
  * queue at its priority, or failed after too many attempts, charging nothing).
+ *
+ * What a job is paid for is bounded by what the broker observed (economy/plausibility.ts):
+ * tokens by the time between the push and the `done` on this process's monotonic clock, the
+ * context bonus by the request's, the worker's and the model's context limits. Who pays what
+ * of it is decided inside the store's write (economy/payment.ts).
  */
 import type { ControlBus, Fanout } from '../cluster/ports.js'
 import type { Config } from '../config.js'
 import type { ModelRegistry } from '../economy/models.js'
-import { countTokens, generationReward, promptTokens } from '../economy/rewards.js'
+import { generationReward, promptTokens } from '../economy/rewards.js'
+import { billedTokens, contextTokens } from '../economy/plausibility.js'
 import { BrokerError } from '../errors.js'
 import { toKudos, toMilli } from '../economy/amounts.js'
 import type { Metrics } from '../metrics.js'
@@ -35,7 +41,22 @@ export interface JobRunnerDeps {
   othersCanServe(worker: WorkerState, cls: RequestClass): Promise<boolean>
   /** A job ended on a worker: tokens for the throughput figure and the charts, duration for the ETA and the speeds. */
   completed(job: { tokens: number; ms: number; model: string; worker: string }): void
+  /** A settlement flagged the worker: it keeps delivering faster than its model plausibly can. */
+  flagged(worker: FlaggedWorker): void
   log(error: unknown): void
+}
+
+/** A worker just flagged for moderators, as the event tells it. */
+export interface FlaggedWorker {
+  workerId: number
+  name: string
+  ownerId: number
+  model: string
+  /** The delivery that tipped it: tokens counted from the text, tokens billed, ms observed. */
+  counted: number
+  billed: number
+  elapsedMs: number
+  at: number
 }
 
 export interface JobRunner {
@@ -239,30 +260,33 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   async function settle(worker: WorkerState, job: RunningJob, outcome: 'done' | 'cancelled'): Promise<void> {
     detach(worker, job)
     if (outcome === 'done') recordSuccess(worker, job.request)
+    const elapsedMs = performance.now() - job.dispatchedAt
     const data = job.claimed.job.data
     const text = job.parts.join('')
-    const tokens = outcome === 'done' || job.chars > 0 ? countTokens(text, data.max_length) : 0
-    const amount = tokens > 0 ? toMilli(generationReward(tokens, models.sizeOf(job.model), promptTokens(data.prompt), config.kudos.generationDivisor)) : 0
     const info = worker.info!
+    const limits = models.limitsOf(job.model)
+    const billed = billedTokens({ chars: job.chars, maxLength: data.max_length, elapsedMs, maxTokensPerSecond: limits.maxTokensPerSecond })
+    const tokens = billed.tokens
+    const context = contextTokens(promptTokens(data.prompt), { request: data.max_context_length, worker: info.maxContextLength, model: limits.maxContextTokens })
+    const reward = tokens > 0 ? toMilli(generationReward(tokens, models.sizeOf(job.model), context, config.kudos.generationDivisor)) : 0
     const ownerId = worker.link.principal.userId
+    if (billed.bounded) metrics.boundedDeliveries.inc()
+    const finishedAt = Date.now()
     const settled = await requests.settle({
-      request: job.request, outcome, text, tokens, kudos: amount, worker: { id: info.id, name: info.name }, model: job.model, finishedAt: Date.now(),
-      entry: amount > 0
-        ? {
-            kind: 'generation', ref: job.request, actorId: ownerId,
-            postings: [
-              { userId: data.userId, amount: -amount, category: 'spent', counterpartyId: ownerId },
-              { userId: ownerId, amount, category: 'generation', counterpartyId: data.userId },
-            ],
-          }
-        : null,
+      request: job.request, outcome, text, tokens, reward, worker: { id: info.id, name: info.name, ownerId }, model: job.model, finishedAt,
+      preferred: info.preferred.includes(data.userId), creditLines: config.kudos.creditLines, bounded: billed.bounded,
     })
     metrics.jobs.inc({ outcome })
-    deps.completed({ tokens, ms: performance.now() - job.dispatchedAt, model: job.model, worker: info.name })
+    deps.completed({ tokens, ms: elapsedMs, model: job.model, worker: info.name })
     if (settled) {
-      const body = { request: job.request, text, tokens, kudos: toKudos(amount), worker: info.name, model: job.model }
+      const body = { request: job.request, text, tokens, kudos: toKudos(settled.charged), worker: info.name, model: job.model }
       publish(job.request, requestEvent(outcome, body, true))
-      if (!worker.link.closed) worker.link.settled({ job: job.request, outcome, tokens, kudos: toKudos(amount) })
+      if (!worker.link.closed) worker.link.settled({ job: job.request, outcome, tokens, kudos: toKudos(settled.earned) })
+      if (settled.unfunded > 0) metrics.unfundedMilli.inc(settled.unfunded)
+      if (settled.flagged) {
+        metrics.workersFlagged.inc()
+        deps.flagged({ workerId: info.id, name: info.name, ownerId, model: job.model, counted: billed.counted, billed: tokens, elapsedMs: Math.round(elapsedMs), at: finishedAt })
+      }
     }
     await jobQueue.complete(job.claimed).catch(() => { /* lock lost: the stalled job comes back, sees a final state, and is completed then */ })
     cancelledBeforeOffer.delete(job.request) // a cancel that came while it was settled: nothing left to cancel

@@ -53,6 +53,7 @@ export const balances = pgTable('balances', {
   sent: int8('sent').notNull().default(0),
   received: int8('received').notNull().default(0),
   awarded: int8('awarded').notNull().default(0),
+  unfunded: int8('unfunded').notNull().default(0),
 }, (t) => [index('balances_balance').on(t.balance)])
 
 /** A journal entry: one economic event, made of postings. Append-only. `(kind, ref)` unique. */
@@ -99,6 +100,8 @@ export const workers = pgTable('workers', {
   jobs: int8('jobs').notNull().default(0),
   tokens: int8('tokens').notNull().default(0),
   earned: int8('earned').notNull().default(0),
+  boundedJobs: int8('bounded_jobs').notNull().default(0),
+  flaggedAt: int8('flagged_at'),
 }, (t) => [uniqueIndex('workers_name').on(t.name)])
 
 /** Every accepted generation request, recorded before it is acknowledged. */

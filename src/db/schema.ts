@@ -56,6 +56,8 @@ export const balances = sqliteTable('balances', {
   sent: integer('sent').notNull().default(0),
   received: integer('received').notNull().default(0),
   awarded: integer('awarded').notNull().default(0),
+  /** Credits of rewards a payer's debt could not fund past its credit line (only the system account has them). */
+  unfunded: integer('unfunded').notNull().default(0),
 }, (t) => [index('balances_balance').on(t.balance)])
 
 /** A journal entry: one economic event, made of postings. Append-only. */
@@ -109,6 +111,10 @@ export const workers = sqliteTable('workers', {
   tokens: integer('tokens').notNull().default(0),
   /** Milli-kudos earned by generation and uptime. */
   earned: integer('earned').notNull().default(0),
+  /** Settled jobs whose text came faster than the model's plausible speed (billed at the bound). */
+  boundedJobs: integer('bounded_jobs').notNull().default(0),
+  /** When the worker was flagged for moderators as one that keeps hitting the plausibility bounds; null: not flagged. */
+  flaggedAt: integer('flagged_at'),
 }, (t) => [uniqueIndex('workers_name').on(t.name)])
 
 /** Every accepted generation request, recorded before it is acknowledged. */

@@ -1,12 +1,19 @@
 /**
  * The operator's model registry: known model names and their size in billions of
- * parameters. Workers cannot claim a size; unknown models earn the minimum.
+ * parameters, with the bounds of plausible work (plausibility.ts). Workers cannot claim a
+ * size, a speed or a context; unknown models earn the minimum.
+ *
+ * An entry is a size (`"m": 13`) or an object (`"m": { "size": 70, "max_tokens_per_second":
+ * 60, "max_context_tokens": 16384 }`); what an object leaves out takes the default.
  */
 import fs from 'node:fs'
+import { defaultTokensPerSecond, DEFAULT_MAX_CONTEXT_TOKENS, type ModelLimits } from './plausibility.js'
 
 export interface ModelRegistry {
   /** Size in billions of parameters, or undefined for a model the operator does not list. */
   sizeOf(model: string): number | undefined
+  /** The bounds of plausible work on `model` (defaults for a model the registry does not list). */
+  limitsOf(model: string): ModelLimits
   readonly names: string[]
   /**
    * The chat template the operator names for a model (the OpenAI-compatible endpoint renders
@@ -28,12 +35,34 @@ export function loadModelRegistry(file: string): ModelRegistry {
   const models = (parsed as { models?: unknown })?.models
   if (!models || typeof models !== 'object') throw new Error(`The model registry ${file} (MODELS_FILE) needs a "models" object of name: size in billions`)
   const sizes = new Map<string, number>()
-  for (const [name, size] of Object.entries(models as Record<string, unknown>)) {
+  const limits = new Map<string, ModelLimits>()
+  for (const [name, entry] of Object.entries(models as Record<string, unknown>)) {
+    const fields = typeof entry === 'object' && entry !== null && !Array.isArray(entry) ? entry as Record<string, unknown> : { size: entry }
+    const size = fields.size
     if (typeof size !== 'number' || !(size > 0) || size > 10_000) throw new Error(`The model registry ${file}: size of ${name} must be a positive number of billions`)
+    for (const key of Object.keys(fields)) {
+      if (!ENTRY_FIELDS.includes(key)) throw new Error(`The model registry ${file}: ${name} has an unknown field ${JSON.stringify(key)} (expected ${ENTRY_FIELDS.join(', ')})`)
+    }
     sizes.set(name, size)
+    limits.set(name, {
+      maxTokensPerSecond: bound(file, name, fields, 'max_tokens_per_second', defaultTokensPerSecond(size), 100_000),
+      maxContextTokens: bound(file, name, fields, 'max_context_tokens', DEFAULT_MAX_CONTEXT_TOKENS, 10_000_000),
+    })
   }
+  const unknown: ModelLimits = { maxTokensPerSecond: defaultTokensPerSecond(undefined), maxContextTokens: DEFAULT_MAX_CONTEXT_TOKENS }
   const { templateOf, templateNames } = parseTemplates(file, (parsed as { templates?: unknown }).templates)
-  return { sizeOf: (model) => sizes.get(model), names: [...sizes.keys()], templateOf, templateNames }
+  return { sizeOf: (model) => sizes.get(model), limitsOf: (model) => limits.get(model) ?? unknown, names: [...sizes.keys()], templateOf, templateNames }
+}
+
+/** The fields an object entry may have. */
+const ENTRY_FIELDS = ['size', 'max_tokens_per_second', 'max_context_tokens']
+
+/** An optional positive bound of an entry, or its default. */
+function bound(file: string, name: string, fields: Record<string, unknown>, key: string, fallback: number, max: number): number {
+  const value = fields[key]
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !(value > 0) || value > max) throw new Error(`The model registry ${file}: ${key} of ${name} must be a positive number (at most ${max})`)
+  return value
 }
 
 /** A template's name: what the OpenAI endpoint's template table is keyed by. */

@@ -6,10 +6,15 @@
  *
  * | kind       | postings                                                      | minted |
  * |------------|---------------------------------------------------------------|--------|
- * | generation | requester -amount (spent), worker owner +amount (generation)  | 0      |
+ * | generation | requester -amount (spent), worker owner +earned (generation), | 0      |
+ * |            | system account +unfunded (unfunded); earned + unfunded = amount |      |
  * | transfer   | sender -amount (sent), recipient +amount (received)           | 0      |
  * | uptime     | worker owner +amount (uptime)                                 | amount |
  * | award      | recipient +amount (awarded)                                   | amount |
+ *
+ * A generation's `unfunded` part is the share of the requester's payment its debt could not
+ * fund past its credit line (economy/payment.ts); it is credited only to the system account
+ * `UNFUNDED_ID`, never to a worker, and the audit checks both.
  *
  * So the sum of all balances always equals the sum of `minted` over all entries.
  * `(kind, ref)` is unique: a job is settled once, an uptime batch credited once.
@@ -18,14 +23,14 @@
 export type EntryKind = 'generation' | 'transfer' | 'uptime' | 'award'
 
 /** Balance categories; each posting counts toward exactly one. */
-export type Category = 'generation' | 'uptime' | 'spent' | 'sent' | 'received' | 'awarded'
+export type Category = 'generation' | 'uptime' | 'spent' | 'sent' | 'received' | 'awarded' | 'unfunded'
 
 /** `debit`: the amount is never positive; `credit`: never negative. */
 export type Side = 'debit' | 'credit'
 
 /** For each kind, the categories its postings may use and the sign each must have. */
 export const POSTING_RULES: Readonly<Record<EntryKind, Readonly<Partial<Record<Category, Side>>>>> = {
-  generation: { spent: 'debit', generation: 'credit' },
+  generation: { spent: 'debit', generation: 'credit', unfunded: 'credit' },
   transfer: { sent: 'debit', received: 'credit' },
   uptime: { uptime: 'credit' },
   award: { awarded: 'credit' },
@@ -44,7 +49,10 @@ export const MOVING_KINDS: readonly EntryKind[] = ENTRY_KINDS.filter((kind) => !
 export const REF_OPTIONAL_KINDS: readonly EntryKind[] = ['award']
 
 /** Every category. */
-export const CATEGORIES: readonly Category[] = ['generation', 'uptime', 'spent', 'sent', 'received', 'awarded']
+export const CATEGORIES: readonly Category[] = ['generation', 'uptime', 'spent', 'sent', 'received', 'awarded', 'unfunded']
+
+/** Categories only a system account may receive (the audit checks it). */
+export const SYSTEM_CATEGORIES: readonly Category[] = ['unfunded']
 
 export interface PostingInput {
   userId: number

@@ -11,8 +11,10 @@
  * - every entry: a known kind, at least one posting, postings summing to its `minted`
  *   (0 for generation and transfer), each posting in a category and with a sign its kind makes;
  * - generation settlements: at most one entry per request; every done or cancelled request
- *   with kudos > 0 has exactly one, crediting and charging exactly `requests.kudos` to and
- *   from the right people; none for a failed, expired, waiting or unknown request;
+ *   with kudos > 0 has exactly one, charging exactly `requests.kudos` to the requester and
+ *   crediting exactly that much, to the worker's owner and (past the payer's credit line)
+ *   the system account; none for a failed, expired, waiting or unknown request;
+ * - unfunded credits: only the system account of unfunded rewards receives them;
  * - transfers: every row has its own transfer entry, with the ref and postings it implies,
  *   and every transfer entry has its row.
  */

@@ -3,7 +3,7 @@
  * bot command, so that rules and idempotency keys are shared by both doors.
  */
 import { createHash } from 'node:crypto'
-import { ANONYMOUS_ID } from '../economy/anonymous.js'
+import { ANONYMOUS_ID, isSystemAccount } from '../economy/anonymous.js'
 import { BrokerError } from '../errors.js'
 import type { Store, UserRecord } from '../store/ports.js'
 import { awardEntry } from './ledger.js'
@@ -97,6 +97,8 @@ export function createTransfers(store: Pick<Store, 'accounts' | 'transfers'>, op
 
       if (recipient.id === sender.id) throw new BrokerError('self_transfer')
       if (recipient.id === ANONYMOUS_ID) throw new BrokerError('anonymous_transfer')
+      // The system account of unfunded rewards is no one's: nothing is sent to it.
+      if (isSystemAccount(recipient.id)) throw new BrokerError('unknown_user')
       const createdAt = Date.now()
       const { transfer, replayed } = await transfers.transfer({
         senderId: sender.id, recipientId: recipient.id, amount, memo, idempotencyKey: key, fingerprint, createdAt,

@@ -72,7 +72,7 @@ const Entry = Type.Object({
   id: Type.Integer({ description: 'Ledger entry id' }),
   posting_id: Type.Integer(),
   kind: Type.String({ description: 'generation | transfer | uptime | award' }),
-  category: Type.String({ description: 'generation | uptime | spent | sent | received | awarded' }),
+  category: Type.String({ description: 'generation | uptime | spent | sent | received | awarded | unfunded' }),
   amount: Type.Number({ description: 'Signed kudos' }),
   counterparty_id: Type.Union([Type.Integer(), Type.Null()]),
   ref: Type.Union([Type.String(), Type.Null()]),
@@ -132,6 +132,8 @@ export const EVENT_OF_CATEGORY = {
   spent: 'generation_paid',
   generation: 'generation_earned',
   awarded: 'kudos_awarded',
+  // Only the system account of unfunded rewards has these postings, and it has no key.
+  unfunded: 'unfunded_credited',
 } as const satisfies Record<Category, string>
 export type BotEventName = (typeof EVENT_OF_CATEGORY)[Category]
 

@@ -15,6 +15,8 @@ export interface AccountRecord {
   sent: number
   received: number
   awarded: number
+  /** Credits of rewards a payer's debt could not fund (the system account's only category). */
+  unfunded: number
 }
 
 // --- users and API keys -----------------------------------------------------------------------

@@ -8,6 +8,7 @@
  */
 import type { EventEmitter } from 'node:events'
 import type { BalanceChange, EntryInput, EntryKind, Category } from '../economy/posting-rules.js'
+import type { CreditLines, Split } from '../economy/payment.js'
 
 export type { BalanceChange, EntryInput, EntryKind, Category }
 export * from './people-ports.js'
@@ -76,14 +77,25 @@ export interface Settlement {
   request: string
   outcome: 'done' | 'cancelled'
   text: string
+  /** Tokens billed (already within the plausibility bounds). */
   tokens: number
-  /** Milli-kudos moved from requester to worker owner (0: no entry). */
-  kudos: number
-  worker: { id: number; name: string }
+  /** Milli-kudos the work earned by the formula; who pays what of it is decided inside the write (economy/payment.ts). */
+  reward: number
+  worker: { id: number; name: string; ownerId: number }
   model: string
   finishedAt: number
-  /** The ledger entry that pays for it, posted in the same transaction; null when nothing is paid. */
-  entry: EntryInput | null
+  /** The requester is the worker's owner or one of its priority users: it pays at most what it holds above zero. */
+  preferred: boolean
+  /** The payers' credit lines (the store reads which kind the requester is, in the same transaction). */
+  creditLines: CreditLines
+  /** The speed bound cut this delivery: counts toward the worker's suspicion flag. */
+  bounded: boolean
+}
+
+/** What a settlement wrote: the split of the reward, and whether it flagged the worker just now. */
+export interface Settled extends Split {
+  /** The worker was flagged for moderators by this settlement (it keeps hitting the plausibility bounds). */
+  flagged: boolean
 }
 
 export interface RequestStore {
@@ -95,10 +107,12 @@ export interface RequestStore {
   accept(request: NewRequest, options: AcceptOptions): Promise<Accepted>
   /**
    * Settles a finished or cancelled attempt exactly once: the request row, the worker's
-   * counters and the payment entry in one transaction. False when the request already
+   * counters (and its suspicion flag) and the payment entry in one transaction, the payment
+   * split against the requester's balance as read in that transaction (economy/payment.ts).
+   * The request's `kudos` is what the requester was charged. False when the request already
    * ended (nothing written).
    */
-  settle(settlement: Settlement): Promise<boolean>
+  settle(settlement: Settlement): Promise<Settled | false>
   /** Ends a request that is still waiting (cancelled, expired, failed). False when it was not waiting. */
   end(id: string, state: 'failed' | 'cancelled', fields?: { error?: string; finishedAt?: number }): Promise<boolean>
   byId(id: string): Promise<RequestRecord | undefined>
@@ -130,6 +144,10 @@ export interface WorkerRecord {
   tokens: number
   /** Milli-kudos earned by generation and uptime. */
   earned: number
+  /** Settled jobs the speed bound cut. */
+  boundedJobs: number
+  /** When the worker was flagged as one that keeps hitting the plausibility bounds; null: not flagged. */
+  flaggedAt: number | null
 }
 
 export interface UptimeCredit {
@@ -187,7 +205,7 @@ export interface LedgerStore {
   entries(userId: number, options?: { before?: number; limit?: number }): Promise<EntryView[]>
   entryByRef(kind: EntryKind, ref: string): Promise<{ id: number } | undefined>
   entry(entryId: number): Promise<EntryHeader | undefined>
-  /** The users with the highest balances, Anonymous excluded, highest first; `offset` skips that many (paging). */
+  /** The users with the highest balances, Anonymous and the system accounts excluded, highest first; `offset` skips that many (paging). */
   top(limit: number, offset?: number): Promise<Array<{ userId: number; username: string; balance: number }>>
 }
 

@@ -85,7 +85,7 @@ export function createPgLedgerStore(pool: pg.Pool, commit: PgCommitter): LedgerS
     async top(limit, offset = 0) {
       return (await pool.query<{ userId: number; username: string; balance: number }>(`
         select u.id as "userId", u.username as username, b.balance as balance from balances b join users u on u.id = b.user_id
-        where b.user_id != $1 order by b.balance desc, u.id limit $2 offset $3`, [ANONYMOUS_ID, limit, offset])).rows
+        where b.user_id != $1 and b.user_id >= 0 order by b.balance desc, u.id limit $2 offset $3`, [ANONYMOUS_ID, limit, offset])).rows
     },
   }
 }

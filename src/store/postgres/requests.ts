@@ -7,10 +7,14 @@
  * - `settle` and `end` are conditional `UPDATE … WHERE state = 'waiting' RETURNING`: the
  *   first locks the row and wins, a second one (any process) re-reads it after that commit,
  *   finds it ended and writes nothing. The unique `(kind, ref)` of the payment entry is the
- *   second fence.
+ *   second fence. `settle` then locks the balance rows the payment touches (in user-id
+ *   order, as the ledger does) before it reads the requester's balance, so the split
+ *   (economy/payment.ts) is decided on the balance the payment is posted against.
  */
 import type pg from 'pg'
-import { ANONYMOUS_ID } from '../../economy/anonymous.js'
+import { ANONYMOUS_ID, UNFUNDED_ID, UNFUNDED_NAME } from '../../economy/anonymous.js'
+import { creditLineMatters, generationEntry, payerKind, splitPayment } from '../../economy/payment.js'
+import { suspicious } from '../../economy/plausibility.js'
 import { BrokerError } from '../../errors.js'
 import type { RequestParams, RequestRecord, RequestStore, StoredState } from '../ports.js'
 import type { PgCommitter } from './commit.js'
@@ -62,13 +66,39 @@ export function createPgRequestStore(pool: pg.Pool, commit: PgCommitter): Reques
 
     settle(s) {
       return commit.run(async (scope) => {
-        const updated = await scope.db.query(`update requests set state = $1, text = $2, tokens = $3, kudos = $4, worker_id = $5, worker_name = $6,
-          model = $7, finished_at = $8 where id = $9 and state = 'waiting' returning id`,
-        [s.outcome, s.text, s.tokens, s.kudos, s.worker.id, s.worker.name, s.model, s.finishedAt, s.request])
+        const { db } = scope
+        const updated = await db.query<{ userId: number }>(`update requests set state = $1, text = $2, tokens = $3, worker_id = $4, worker_name = $5,
+          model = $6, finished_at = $7 where id = $8 and state = 'waiting' returning user_id as "userId"`,
+        [s.outcome, s.text, s.tokens, s.worker.id, s.worker.name, s.model, s.finishedAt, s.request])
         if (updated.rowCount === 0) return false
-        if (s.entry) await scope.post(s.entry)
-        await scope.db.query('update workers set jobs = jobs + 1, tokens = tokens + $1, earned = earned + $2 where id = $3', [s.tokens, s.kudos, s.worker.id])
-        return true
+        const payerId = updated.rows[0].userId
+        let balance = 0
+        if (s.reward > 0) {
+          // Lock every balance row the payment may touch, in user-id order, then read the payer's.
+          const ids = [...new Set([payerId, s.worker.ownerId, UNFUNDED_ID])].sort((a, b) => a - b)
+          const rows = (await db.query<{ userId: number; balance: number }>(
+            'select user_id as "userId", balance from balances where user_id = any($1) order by user_id for update', [ids])).rows
+          balance = rows.find((row) => row.userId === payerId)?.balance ?? 0
+        }
+        // Which kind of payer it is matters only for a charge that reaches into debt.
+        const isLinked = creditLineMatters(s.reward, balance, s.preferred) && payerId !== ANONYMOUS_ID
+          && (await db.query('select 1 from identities where user_id = $1 limit 1', [payerId])).rowCount! > 0
+        const split = splitPayment(s.reward, balance, { preferred: s.preferred, creditLine: s.creditLines[payerKind(payerId, isLinked)] })
+        const entry = generationEntry(s.request, payerId, s.worker.ownerId, split)
+        if (split.unfunded > 0) {
+          // The system account of unfunded rewards is made by the first payment that needs it.
+          await db.query(`insert into users (id, username, username_key, created_at, roles) values ($1, $2, $2, $3, '[]') on conflict do nothing`,
+            [UNFUNDED_ID, UNFUNDED_NAME, s.finishedAt])
+          await db.query('insert into balances (user_id) values ($1) on conflict do nothing', [UNFUNDED_ID])
+        }
+        if (entry) await scope.post(entry)
+        await db.query('update requests set kudos = $1 where id = $2', [split.charged, s.request])
+        const counters = (await db.query<{ jobs: number; boundedJobs: number; flaggedAt: number | null }>(
+          `update workers set jobs = jobs + 1, tokens = tokens + $1, earned = earned + $2, bounded_jobs = bounded_jobs + $3 where id = $4
+           returning jobs, bounded_jobs as "boundedJobs", flagged_at as "flaggedAt"`, [s.tokens, split.earned, s.bounded ? 1 : 0, s.worker.id])).rows[0]
+        const flagged = s.bounded && counters !== undefined && counters.flaggedAt === null && suspicious(Number(counters.jobs), Number(counters.boundedJobs))
+        if (flagged) await db.query('update workers set flagged_at = $1 where id = $2', [s.finishedAt, s.worker.id])
+        return { ...split, flagged }
       })
     },
 

@@ -9,7 +9,8 @@
 import Database from 'better-sqlite3'
 import { formatKudos } from '../../economy/amounts.js'
 import { AUDITED_TABLES, NotALedgerError, type AuditReport } from '../people-ports.js'
-import { ENTRY_KINDS as KINDS, MOVING_KINDS, POSTING_RULES, type EntryKind } from '../../economy/posting-rules.js'
+import { ENTRY_KINDS as KINDS, MOVING_KINDS, POSTING_RULES, SYSTEM_CATEGORIES, type EntryKind } from '../../economy/posting-rules.js'
+import { UNFUNDED_ID } from '../../economy/anonymous.js'
 import type { AccountRecord, AuditStore, TableCounts } from '../ports.js'
 import { ACCOUNT_COLUMNS, CATEGORY_COLUMN } from './ledger.js'
 
@@ -122,9 +123,10 @@ function audit(sqlite: Database.Database): AuditReport {
   for (const row of all<{ id: number }>(`select id from ledger_entries where kind = 'generation' and ref is null order by id`)) {
     problems.push(`generation entry ${row.id} has no ref: it settles no request, and the (kind, ref) index cannot stop it from repeating`)
   }
-  for (const row of all<{ id: number; ref: string; found: number; state: string | null; kudos: number | null; requester: number | null; credit: number; debit: number; payers: string | null; stranger: number }>(`
+  for (const row of all<{ id: number; ref: string; found: number; state: string | null; kudos: number | null; requester: number | null; credit: number; unfunded: number; debit: number; payers: string | null; stranger: number }>(`
     select e.id, e.ref, r.id is not null as found, r.state, r.kudos, r.user_id as requester,
-      coalesce(sum(case when p.category = 'generation' then p.amount end), 0) as credit,
+      coalesce(sum(case when p.category in ('generation', 'unfunded') then p.amount end), 0) as credit,
+      coalesce(sum(case when p.category = 'unfunded' then p.amount end), 0) as unfunded,
       coalesce(sum(case when p.category = 'spent' then -p.amount end), 0) as debit,
       group_concat(distinct case when p.category = 'spent' then p.user_id end) as payers,
       coalesce(sum(p.category = 'spent' and p.user_id is not r.user_id), 0) as stranger
@@ -144,7 +146,8 @@ function audit(sqlite: Database.Database): AuditReport {
     }
     const expected = row.kudos ?? 0
     if (row.credit !== expected || row.debit !== expected) {
-      problems.push(`request ${row.ref} (${row.state}): settlement entry ${row.id} credits ${k(row.credit)} kudos to the worker's owner and charges ${k(row.debit)}, expected requests.kudos ${k(expected)} for both`)
+      const unfunded = row.unfunded > 0 ? ` and the system account (${k(row.unfunded)} of them unfunded)` : ''
+      problems.push(`request ${row.ref} (${row.state}): settlement entry ${row.id} credits ${k(row.credit)} kudos to the worker's owner${unfunded} and charges ${k(row.debit)}, expected requests.kudos ${k(expected)} for both`)
     }
     if (row.stranger > 0) {
       problems.push(`request ${row.ref}: settlement entry ${row.id} charges ${(row.payers ?? '').split(',').map((id) => who(Number(id))).join(', ')}, but the request belongs to ${who(row.requester ?? -1)}`)
@@ -157,6 +160,12 @@ function audit(sqlite: Database.Database): AuditReport {
   }
   for (const row of all<{ id: string; state: string; kudos: number }>(`select id, state, kudos from requests where kudos < 0 order by created_at, id`)) {
     problems.push(`request ${row.id} (${row.state}) records a negative payment of ${k(row.kudos)} kudos`)
+  }
+
+  // Credits a payer's debt could not fund go to the system account, never to a person.
+  for (const row of all<{ id: number; entry_id: number; user_id: number; category: string; amount: number }>(`
+    select id, entry_id, user_id, category, amount from postings where category in (${list(SYSTEM_CATEGORIES)}) and user_id != ${UNFUNDED_ID} order by id`)) {
+    problems.push(`posting ${row.id} of entry ${row.entry_id}: ${row.category} ${k(row.amount)} kudos for ${who(row.user_id)}, but only the system account ${who(UNFUNDED_ID)} takes unfunded credits`)
   }
 
   // 5. Transfers: each row and its entry tell the same story.

@@ -19,12 +19,13 @@ export const CATEGORY_COLUMN = {
   sent: 'sent',
   received: 'received',
   awarded: 'awarded',
+  unfunded: 'unfunded',
 } as const satisfies Record<Category, string>
 
 
 /** The columns of a balance row, as `AccountRecord` names them. */
 export const ACCOUNT_COLUMNS = `user_id as userId, balance, earned_generation as earnedGeneration, earned_uptime as earnedUptime,
-  spent, sent, received, awarded`
+  spent, sent, received, awarded, unfunded`
 
 /** Prepares the posting statements once. Must be called inside a transaction (it does not open one). */
 export function createPoster(sqlite: Database.Database): Poster {
@@ -71,7 +72,7 @@ export function createSqliteLedgerStore(sqlite: Database.Database, commit: Commi
     `select ${entryColumns} where p.user_id = ? and p.id < ? order by p.id desc limit ?`)
   const selectTop = sqlite.prepare<[number, number, number], { userId: number; username: string; balance: number }>(`
     select u.id as userId, u.username as username, b.balance as balance from balances b join users u on u.id = b.user_id
-    where b.user_id != ? order by b.balance desc, u.id limit ? offset ?`)
+    where b.user_id != ? and b.user_id >= 0 order by b.balance desc, u.id limit ? offset ?`)
 
   return {
     append(entry) {

@@ -1,12 +1,15 @@
 /**
  * Generation requests on SQLite. A request is recorded (`accept`) before it is acknowledged
  * or queued, so the database knows every accepted request; it ends once, either settled by
- * a worker (`settle`: row, worker counters and payment in one transaction) or ended without
- * one (`end`). Both check the stored state inside their transaction, so a request that
+ * a worker (`settle`: row, worker counters and payment in one transaction, the payment split
+ * against the requester's balance read in it: economy/payment.ts) or ended without one
+ * (`end`). Both check the stored state inside their transaction, so a request that
  * already ended is never settled or ended again.
  */
 import type Database from 'better-sqlite3'
-import { ANONYMOUS_ID } from '../../economy/anonymous.js'
+import { ANONYMOUS_ID, UNFUNDED_ID, UNFUNDED_NAME } from '../../economy/anonymous.js'
+import { creditLineMatters, generationEntry, payerKind, splitPayment } from '../../economy/payment.js'
+import { suspicious } from '../../economy/plausibility.js'
 import { BrokerError } from '../../errors.js'
 import type { RequestParams, RequestRecord, RequestStore, StoredState } from '../ports.js'
 import type { Committer } from './commit.js'
@@ -41,7 +44,14 @@ export function createSqliteRequestStore(sqlite: Database.Database, commit: Comm
   const balanceOf = sqlite.prepare<[number], { balance: number }>('select balance from balances where user_id = ?')
   const settleRow = sqlite.prepare(`update requests set state = ?, text = ?, tokens = ?, kudos = ?, worker_id = ?, worker_name = ?, model = ?,
     finished_at = ? where id = ?`)
-  const countWorkerJob = sqlite.prepare('update workers set jobs = jobs + 1, tokens = tokens + ?, earned = earned + ? where id = ?')
+  const countWorkerJob = sqlite.prepare<[number, number, number, number], { jobs: number; boundedJobs: number; flaggedAt: number | null }>(
+    `update workers set jobs = jobs + 1, tokens = tokens + ?, earned = earned + ?, bounded_jobs = bounded_jobs + ? where id = ?
+     returning jobs, bounded_jobs as boundedJobs, flagged_at as flaggedAt`)
+  const flagWorker = sqlite.prepare('update workers set flagged_at = ? where id = ?')
+  // The system account of unfunded rewards is made by the first payment that needs it.
+  const systemUser = sqlite.prepare("insert into users (id, username, username_key, created_at, roles) values (?, ?, ?, ?, '[]') on conflict do nothing")
+  const systemBalance = sqlite.prepare('insert into balances (user_id) values (?) on conflict do nothing')
+  const linked = sqlite.prepare<[number], { one: number }>('select 1 as one from identities where user_id = ? limit 1')
   const endRow = sqlite.prepare("update requests set state = ?, finished_at = ?, error = ?, tokens = 0, kudos = 0 where id = ? and state = 'waiting'")
   const waitingAfter = sqlite.prepare<[string, number], RequestRow>(`select ${COLUMNS} from requests where state = 'waiting' and id > ? order by id limit ?`)
   const expiredBefore = sqlite.prepare<[number, number], { id: string; userId: number; params: string }>(
@@ -76,10 +86,21 @@ export function createSqliteRequestStore(sqlite: Database.Database, commit: Comm
       return commit.run((scope) => {
         const row = stateOf.get(s.request)
         if (!row || FINAL.has(row.state)) return false
-        if (s.entry) scope.post(s.entry)
-        settleRow.run(s.outcome, s.text, s.tokens, s.kudos, s.worker.id, s.worker.name, s.model, s.finishedAt, s.request)
-        countWorkerJob.run(s.tokens, s.kudos, s.worker.id)
-        return true
+        const balance = balanceOf.get(row.userId)?.balance ?? 0
+        // Which kind of payer it is matters only for a charge that reaches into debt.
+        const isLinked = creditLineMatters(s.reward, balance, s.preferred) && row.userId !== ANONYMOUS_ID && linked.get(row.userId) !== undefined
+        const split = splitPayment(s.reward, balance, { preferred: s.preferred, creditLine: s.creditLines[payerKind(row.userId, isLinked)] })
+        const entry = generationEntry(s.request, row.userId, s.worker.ownerId, split)
+        if (split.unfunded > 0) {
+          systemUser.run(UNFUNDED_ID, UNFUNDED_NAME, UNFUNDED_NAME, s.finishedAt)
+          systemBalance.run(UNFUNDED_ID)
+        }
+        if (entry) scope.post(entry)
+        settleRow.run(s.outcome, s.text, s.tokens, split.charged, s.worker.id, s.worker.name, s.model, s.finishedAt, s.request)
+        const counters = countWorkerJob.get(s.tokens, split.earned, s.bounded ? 1 : 0, s.worker.id)
+        const flagged = s.bounded && counters !== undefined && counters.flaggedAt === null && suspicious(counters.jobs, counters.boundedJobs)
+        if (flagged) flagWorker.run(s.finishedAt, s.worker.id)
+        return { ...split, flagged }
       })
     },
 

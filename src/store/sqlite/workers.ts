@@ -9,7 +9,7 @@ import type { WorkerRecord, WorkerStore } from '../ports.js'
 import type { Committer } from './commit.js'
 
 const COLUMNS = `id, name, owner_id as ownerId, created_at as createdAt, last_seen_at as lastSeenAt, uptime_ms as uptimeMs,
-  jobs, tokens, earned`
+  jobs, tokens, earned, bounded_jobs as boundedJobs, flagged_at as flaggedAt`
 
 /** The `WorkerStore` on SQLite: writes through `commit`, reads prepared once. */
 export function createSqliteWorkerStore(sqlite: Database.Database, commit: Committer): WorkerStore {
