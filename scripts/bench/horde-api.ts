@@ -10,11 +10,11 @@ import { figure, percentile, size, sleep, withTimeout, type BenchContext } from 
 import { BENCH_MODEL, connectClient, connectWorker, registerUser, type Peer } from './peer.js'
 import { brokerEnv, startBrokerChild } from './processes.js'
 
-const WARMUP = 10
 const BRIDGE_MODEL = 'bench/bridge-model'
 
 export async function runHordeApi(ctx: BenchContext): Promise<void> {
-  const rounds = size(ctx.mode, 500, 100, 10)
+  const rounds = size(ctx.mode, 500, 100, 5)
+  const warmup = size(ctx.mode, 10, 10, 2)
   const env = { ...brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/horde-api`, prefix: 'v2' }), HORDE_API_POP_WAIT_SECONDS: '30' }
   const broker = await startBrokerChild(env, ctx.childNodeArgs)
   const peers: Peer[] = []
@@ -52,8 +52,8 @@ export async function runHordeApi(ctx: BenchContext): Promise<void> {
 
     const polled: number[] = []
     const pushed: number[] = []
-    for (let i = 0; i < rounds + WARMUP; i++) {
-      ctx.progress(`v2 pop vs native dispatch: round ${i + 1}/${rounds + WARMUP}`)
+    for (let i = 0; i < rounds + warmup; i++) {
+      ctx.progress(`v2 pop vs native dispatch: round ${i + 1}/${rounds + warmup}`)
       // Native: the idle socket worker.
       let done = new Promise<void>((resolve) => (onDone = resolve))
       const got = new Promise<number>((resolve) => (onJob = resolve))
@@ -74,7 +74,7 @@ export async function runHordeApi(ctx: BenchContext): Promise<void> {
       if (!answer.id) throw new Error(`pop round ${i} came back empty`)
       await submit(answer.id)
       await withTimeout(done, 10_000, `pop round ${i} done`)
-      if (i >= WARMUP) {
+      if (i >= warmup) {
         polled.push(popMs)
         pushed.push(nativeMs)
       }
