@@ -61,7 +61,7 @@ export function registerHordePages(app: FastifyInstance, services: Services, web
     const userId = request.session?.userId
     const shown = userId === undefined ? undefined : await web.flash.take<{ key?: { key: string; name: string }; error?: string }>(userId, request.query.key)
     return web.sendPage(reply, runWorkerPage({
-      viewer, url: web.publicUrl(), newKey: shown?.key, exampleModel: horde.models.names[0] ?? 'koboldcpp/LLaMA2-13B-Tiefighter',
+      viewer, url: web.publicUrl(), newKey: shown?.key, exampleModel: horde.models.names.find((name) => !name.startsWith('demo/')) ?? 'koboldcpp/LLaMA2-13B-Tiefighter',
       notice: shown?.error ? { kind: 'error', text: shown.error } : undefined,
     }))
   })

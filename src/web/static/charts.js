@@ -53,6 +53,7 @@
       if (plot) plot.destroy()
       box.replaceChildren()
       if (note) note.hidden = !spec.empty
+      box.hidden = Boolean(spec.empty)
       if (spec.empty) return
       plot = new window.uPlot({ width: Math.max(box.clientWidth, 200), height: 220, series: spec.series, axes: spec.axes, legend: { live: false } }, spec.data, box)
     }
