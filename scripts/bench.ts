@@ -16,6 +16,7 @@ import { createProgress, nofileLimit, size, tempDir, type BenchContext, type Fig
 import { runIdle } from './bench/idle.js'
 import { runLatency } from './bench/latency.js'
 import { runLedger } from './bench/ledger.js'
+import { runOpenAI } from './bench/openai.js'
 import { killChildren } from './bench/processes.js'
 import { runReprioritize } from './bench/reprioritize.js'
 import { runStreams } from './bench/streams.js'
@@ -34,6 +35,8 @@ export const SCENARIOS: Array<{ name: string; goal: string; family: string }> = 
   { name: 'reprioritize_p50_ms_1k', goal: '(for growth)', family: 'reprioritize' },
   { name: 'reprioritize_p50_ms_100k', goal: '<= 0.3 ms, <= 2x the 1k figure', family: 'reprioritize' },
   { name: 'ledger_transfers_per_s', goal: 'ratio >= 0.5', family: 'ledger' },
+  { name: 'openai_first_token_p50_ms', goal: 'ratio <= 2 (baseline: the native client\'s first token)', family: 'openai' },
+  { name: 'openai_first_token_p99_ms', goal: 'ratio <= 2', family: 'openai' },
 ]
 
 const FAMILIES: Record<string, (ctx: BenchContext) => Promise<void>> = {
@@ -42,6 +45,7 @@ const FAMILIES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   idle: runIdle,
   reprioritize: runReprioritize,
   ledger: runLedger,
+  openai: runOpenAI,
 }
 
 function parseArgs(argv: string[]): { mode: Mode; only: Set<string> | null } {

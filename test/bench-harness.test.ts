@@ -13,6 +13,7 @@ const NAMES = [
   'dispatch_p50_ms', 'dispatch_p99_ms', 'relay_p50_ms', 'relay_p99_ms', 'relay_tokens_per_s',
   'jobs_per_s_100_workers', 'idle_workers_held', 'rss_kb_per_worker', 'reprioritize_p50_ms_1k',
   'reprioritize_p50_ms_100k', 'ledger_transfers_per_s', 'time_to_first_token_ms',
+  'openai_first_token_p50_ms', 'openai_first_token_p99_ms',
 ]
 
 t.test('npm run bench -- --quick --tiny writes every scenario with a finite value', async (t) => {
