@@ -100,7 +100,8 @@ export function formatTable(scenarios: Record<string, Figure>): string {
 async function main(): Promise<void> {
   const { mode, only } = parseArgs(process.argv.slice(2))
   const out = path.resolve(process.env.BENCH_OUT ?? 'bench-results.json')
-  const budgetMs = size(mode, 300_000, 60_000, 60_000)
+  // tiny only checks the harness: room for every family's child start on a loaded machine.
+  const budgetMs = size(mode, 300_000, 60_000, 120_000)
   const scenarios: Record<string, Figure> = {}
   const info = machine(mode)
   const write = () => fs.writeFileSync(out, `${JSON.stringify({ scenarios, machine: info, nofile_limit: nofileLimit() }, null, 2)}\n`)
