@@ -8,8 +8,10 @@
  *
  * Before connecting it probes the backend and waits while it is loading; while the backend
  * is down it leaves the horde and comes back when it answers. Progress goes to stderr: a
- * live status line on a terminal, plain lines otherwise. The first Ctrl-C (or SIGTERM)
- * finishes the running jobs and stops; a second stops at once (those go back to the queue).
+ * live status line on a terminal, plain lines otherwise. SIGUSR2 (or the `m` key on a
+ * terminal) switches maintenance on and off: the running jobs finish, no new ones come. The
+ * first Ctrl-C (or SIGTERM) finishes the running jobs and stops; a second stops at once
+ * (those go back to the queue).
  */
 import os from 'node:os'
 import { realpathSync } from 'node:fs'
@@ -44,7 +46,9 @@ export const USAGE = `usage: horde-worker [--config FILE] [--key KEY] [options]
   --backend-key KEY         backend bearer key
   --backend-model NAME      openai: the model name the backend knows (default: the horde name)
   --delay-ms N              demo: pause between words (default 0)
-  --probe-ms N              how often to probe a backend that is down or loading (default 5000)`
+  --probe-ms N              how often to probe a backend that is down or loading (default 5000)
+While it runs: SIGUSR2 (or the m key on a terminal) switches maintenance on and off (running
+jobs finish, no new ones come); Ctrl-C or SIGTERM finishes the running jobs, then stops.`
 
 const BACKENDS = ['demo', 'kobold', 'openai'] as const
 type BackendName = (typeof BACKENDS)[number]
@@ -72,6 +76,29 @@ async function waitForBackend(backend: Backend, probeMs: number, out: Reporter, 
     out.totals.state = 'waiting for backend'
     await new Promise((resolve) => setTimeout(resolve, probeMs))
     if (stopped()) return undefined
+  }
+}
+
+/**
+ * On a terminal, single keys act at once (`m`: maintenance on or off). Raw mode turns
+ * Ctrl-C into a key, so it is passed on as the SIGINT it would have been.
+ */
+function listenForKeys(actions: Record<string, () => void>): { stop(): void } | undefined {
+  const stdin = process.stdin
+  if (!stdin.isTTY) return undefined
+  stdin.setRawMode(true)
+  stdin.setEncoding('utf8')
+  const onData = (key: string) => {
+    if (key === '\u0003') process.emit('SIGINT')
+    else actions[key.toLowerCase()]?.()
+  }
+  stdin.on('data', onData)
+  return {
+    stop() {
+      stdin.off('data', onData)
+      stdin.setRawMode(false)
+      stdin.pause()
+    },
   }
 }
 
@@ -118,10 +145,11 @@ export async function main(argv: string[], env: Env): Promise<number> {
   let stopping = false
   let client: WorkerClient | undefined
   const keepAlive = setInterval(() => {}, 1 << 30)
-  const finish = (code: number) => { clearInterval(keepAlive); out.stop(); return code }
+  let keys: { stop(): void } | undefined
+  const finish = (code: number) => { clearInterval(keepAlive); keys?.stop(); out.stop(); return code }
   const exited = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
-      if (stopping) { out.log('stopping now: running jobs go back to the queue'); out.stop(); process.exit(EXIT.interrupted) }
+      if (stopping) { out.log('stopping now: running jobs go back to the queue'); keys?.stop(); out.stop(); process.exit(EXIT.interrupted) }
       stopping = true
       out.totals.state = 'stopping'
       if (!client) { resolve(finish(EXIT.ok)); return }
@@ -145,8 +173,21 @@ export async function main(argv: string[], env: Env): Promise<number> {
   })
   const started = new Map<string, number>()
   const totals = out.totals
+  // Maintenance: finish the running jobs, take no new ones, until it is switched off again.
+  let maintenance = false
+  const toggleMaintenance = () => {
+    if (!client || stopping) return
+    maintenance = !maintenance
+    client.maintenance(maintenance)
+    totals.state = maintenance ? 'maintenance' : client.busy ? 'working' : 'idle'
+    out.log(maintenance
+      ? `maintenance on: finishing ${client.busy} running job(s), taking no new ones (SIGUSR2${keys ? ' or m' : ''} again to resume)`
+      : 'maintenance off: taking jobs again')
+  }
+  process.on('SIGUSR2', toggleMaintenance)
+  keys = listenForKeys({ m: toggleMaintenance })
   client.on('ready', (r) => {
-    totals.state = 'idle'
+    totals.state = maintenance ? 'maintenance' : 'idle'
     out.log(`ready: worker ${r.name} (id ${r.worker_id}) serving ${models.join(', ')} on the ${backend.name} backend`)
     if (r.unknown_priority_users?.length) out.log(`warning: no user is named ${r.unknown_priority_users.join(', ')} (priority_usernames)`)
   })

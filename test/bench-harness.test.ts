@@ -16,6 +16,7 @@ const NAMES = [
   'v2_pop_dispatch_p50_ms', 'v2_pop_dispatch_p99_ms', 'redis_commands_per_job', 'frames_per_job',
   'pg_driver_transfer_tx_per_s', 'pg_driver_settle_tx_per_s_32', 'pg_driver_reads_per_s_32',
   'pg_transfers_per_s', 'pg_transfers_per_s_32', 'pg_jobs_per_s_100_workers',
+  'openai_first_token_p50_ms', 'openai_first_token_p99_ms',
 ]
 
 t.test('npm run bench -- --quick --tiny writes every scenario with a finite value', async (t) => {
