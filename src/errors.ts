@@ -54,6 +54,10 @@ export const ERRORS = {
   no_worker: { status: 503, close: null, message: 'No worker online can serve this request' },
   unavailable: { status: 503, close: 1013, message: 'A dependency is unavailable' },
   internal: { status: 500, close: 1011, message: 'Internal error' },
+  role_required: { status: 403, close: 4403, message: 'This needs a moderator or an admin' },
+  user_suspended: { status: 403, close: 4403, message: 'This account is suspended by a moderator' },
+  unknown_worker: { status: 404, close: null, message: 'No such worker' },
+  bad_role: { status: 400, close: null, message: 'Only the moderator role is granted or revoked here; admins are named by ADMIN_USERS' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

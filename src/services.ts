@@ -10,6 +10,7 @@ import type { Metrics } from './metrics.js'
 import type { Hub } from './gateway/connection.js'
 import type { Logger } from 'pino'
 import type { StatusSource } from './protocol/status.js'
+import type { Admin } from './admin/admin.js'
 
 export interface Services {
   readonly config: Config
@@ -21,6 +22,10 @@ export interface Services {
   /** OAuth logins linked to users. */
   readonly identities: Identities
   readonly transfers: Transfers
+  /** Operator actions (roles, suspension, worker trust and pause, awards) and their audit trail. */
+  readonly admin: Admin
+  /** Applies a change made here at once (other processes read it from the trail within MODERATION_POLL_SECONDS). */
+  moderationChanged?: () => Promise<void>
   readonly metrics: Metrics
   /** This process's sockets and their heartbeat. */
   readonly hub: Hub

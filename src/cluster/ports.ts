@@ -101,6 +101,10 @@ export interface OnlineWorker {
   process: string
   /** The session holding the name (a reconnect gets a new one). */
   session: string
+  /** A moderator marked it trusted. */
+  trusted?: boolean
+  /** A moderator paused it: it takes no job. */
+  paused?: boolean
 }
 
 export interface WorkerRegistry {

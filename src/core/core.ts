@@ -18,6 +18,7 @@ import type { BalanceChange, Store } from '../store/ports.js'
 import type { StatusSnapshot } from '../protocol/status.js'
 import { createDispatcher, type Dispatcher } from './dispatcher.js'
 import { createGenerations, type Generations } from './generations.js'
+import { createModerationFeed, type ModerationFeed } from './moderation-feed.js'
 import { createJobRunner, type JobRunner } from './job-runner.js'
 import { createPositionFeed, type PositionFeed } from './position-feed.js'
 import { createRecovery, type Recovery } from './recovery.js'
@@ -55,6 +56,8 @@ export interface Core {
   /** Queue positions pushed to the watchers of waiting requests. */
   readonly positions: PositionFeed
   readonly recovery: Recovery
+  /** Moderators' decisions as this process applies them (suspensions, worker trust and pause). */
+  readonly moderation: ModerationFeed
   status(): Promise<StatusSnapshot>
   // The parts, for tests and benchmarks that look inside.
   readonly dispatcher: Dispatcher
@@ -83,6 +86,16 @@ export function createCore(deps: CoreDeps): Core {
 
   // Built in order of need; the few hooks that point back are closures over later parts.
   const online = new Set<WorkerState>()
+  const moderation: ModerationFeed = createModerationFeed({
+    moderation: store.moderation, workers: store.workers, pollMs: config.moderationPollSeconds * 1000, log: warn,
+    workerChanged: (row) => workforce.moderated(row),
+    ownerSuspended: (userId) => workforce.ownerSuspended(userId),
+    async balanceChanged(userId) {
+      const account = await store.ledger.account(userId)
+      if (account) reprioritizer.balanceChanged(userId, account.balance)
+    },
+  })
+  const isSuspended = (userId: number) => moderation.isSuspended(userId)
   const dispatcher: Dispatcher = createDispatcher({
     jobQueue, redis: deps.redis, subscriber: deps.subscriber, keys: deps.keys, workers: online, registry,
     deliver: (worker, claimed) => runner.deliver(worker, claimed), log: warn,
@@ -99,14 +112,14 @@ export function createCore(deps: CoreDeps): Core {
   })
   const workforce: Workforce = createWorkforce({
     workers: store.workers, registry, control, runner, metrics, online, heartbeatMs: config.heartbeatSeconds * 1000, clock: deps.clock,
-    findUser: deps.findUser, log: warn,
+    findUser: deps.findUser, log: warn, isSuspended,
     payUptime: (workers) => uptimePayer.flush(workers),
     workerFree: (worker) => dispatcher.workerFree(worker),
   })
   const uptimePayer = createUptimePayer({ workers: store.workers, models, tracker: workforce.uptime, kudos: config.kudos, online: () => workforce.online, log: warn })
   const generations = createGenerations({
     requests: store.requests, ledger: store.ledger, jobQueue, dispatcher, runner, fanout, control,
-    limits: config.limits, wallNow, closing: () => closing,
+    limits: config.limits, wallNow, closing: () => closing, isSuspended,
   })
   const positions = createPositionFeed({ fanout, standing: generations.standing, eta: dispatcher.eta, log: warn })
   const recovery = createRecovery({
@@ -124,10 +137,11 @@ export function createCore(deps: CoreDeps): Core {
   }
 
   return {
-    generations, workforce, positions, recovery, status, dispatcher, runner, reprioritizer, uptimePayer,
+    generations, workforce, positions, recovery, moderation, status, dispatcher, runner, reprioritizer, uptimePayer,
     stopAccepting,
     async close() {
       stopAccepting()
+      moderation.close()
       recovery.close()
       runner.close()
       workforce.close()

@@ -55,6 +55,20 @@ export interface WorkerLink {
   replaced(): void
   /** The worker failed too many jobs in a row: no jobs for a while (optional for transports that cannot say it). */
   paused?(notice: PausedNotice): void
+  /** A moderator paused or unpaused the worker, or changed its trust (optional, like `paused`). */
+  moderated?(notice: ModerationNotice): void
+  /** The owner was suspended by a moderator: end the session with that code. */
+  suspended(): void
+}
+
+/** What a worker is told of a moderator's decision about it. */
+export interface ModerationNotice {
+  /** Paused by a moderator: connected, offered no job, earning no uptime, until unpaused. */
+  paused: boolean
+  /** Marked trusted: it may serve requests that ask for trusted workers only. */
+  trusted: boolean
+  /** The moderator's reason (for a pause), or null. */
+  reason: string | null
 }
 
 /** What a worker is told when the broker stops offering it jobs for a while. */
@@ -76,6 +90,8 @@ export interface WorkerInfo extends Capabilities {
   threads: number
   /** Owner first, then the named priority users: served before everyone else. */
   preferred: number[]
+  /** A moderator marked it trusted (kept up to date while it is connected). */
+  trusted: boolean
 }
 
 /** A job running on one of this process's workers. */
@@ -107,12 +123,14 @@ export class WorkerState {
   pausedUntil = 0
   /** The worker asked for no more jobs (maintenance: it finishes what it runs). */
   maintenance = false
+  /** A moderator paused it (the reason), or null: no jobs until unpaused. */
+  moderatorPause: string | null = null
 
   constructor(readonly link: WorkerLink) {}
 
   /** Slots free for another job. */
   get free(): number {
-    if (!this.info || this.link.closed || this.maintenance || performance.now() < this.pausedUntil) return 0
+    if (!this.info || this.link.closed || this.maintenance || this.moderatorPause !== null || performance.now() < this.pausedUntil) return 0
     return this.info.threads - this.jobs.size - this.reserved
   }
 }

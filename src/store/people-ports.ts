@@ -26,6 +26,8 @@ export interface UserRecord {
   createdAt: number
   /** Roles such as `trusted`, `moderator`, `admin`. */
   roles: string[]
+  /** Set while the user is suspended by a moderator. */
+  suspendedAt: number | null
 }
 
 /** An API key as stored: the secret part only as its hash. */
@@ -47,6 +49,7 @@ export interface ApiKeyRecord {
 export interface KeyLookup extends Pick<ApiKeyRecord, 'id' | 'userId' | 'secretHash' | 'scopes' | 'revokedAt'> {
   username: string
   roles: string[]
+  suspendedAt: number | null
 }
 
 export type NewKey = Omit<ApiKeyRecord, 'id' | 'revokedAt'>
