@@ -207,6 +207,11 @@ export async function main(argv: string[], env: Env): Promise<number> {
   })
   client.on('failed', (f) => { ended(f.job); totals.failures++; out.log(`job ${f.job}: failed: ${f.reason}`) })
   client.on('paused', (p) => { totals.state = 'paused'; out.log(`paused by the broker for ${p.seconds} s after ${p.failures} failures in a row (last: ${p.reason})`) })
+  client.on('moderated', (m) => {
+    if (m.paused) totals.state = 'paused'
+    else if (totals.state === 'paused') totals.state = 'idle'
+    out.log(m.paused ? `paused by a moderator: ${m.reason ?? 'no reason given'} (no jobs until unpaused)` : `not paused by a moderator${m.trusted ? '; trusted' : ''}`)
+  })
   client.on('backend', (b) => {
     if (b.state === 'up') out.log('backend is back: rejoining the horde')
     else { totals.state = 'backend down'; out.log(`backend down: ${'reason' in b ? b.reason : ''}; left the horde until it answers again`) }

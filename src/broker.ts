@@ -11,6 +11,7 @@ import { DB_FILE } from './db/open.js'
 import { buildApp } from './http/app.js'
 import { createLedger } from './ledger/ledger.js'
 import { createTransfers } from './ledger/transfers.js'
+import { createAdmin } from './admin/admin.js'
 import { openStore } from './store/open-store.js'
 import { createMetrics } from './metrics.js'
 import { createRedis, findRedis, type RedisTarget } from './redis/connect.js'
@@ -23,6 +24,7 @@ import { createRedisRegistry } from './cluster/redis-registry.js'
 import { createCore, type Core } from './core/core.js'
 import { registerGenerateRoutes } from './http/routes/generate.js'
 import { registerModelRoutes } from './http/routes/models.js'
+import { registerAdminRoutes } from './http/routes/admin.js'
 import { registerOpenAiRoutes } from './openai/routes.js'
 import { registerHordeApiRoutes, type HordeApi } from './horde-api/routes.js'
 import { registerSocketRoutes } from './http/routes/sockets.js'
@@ -72,6 +74,14 @@ export interface BrokerOptions {
 export async function createBroker(config: Config, options: BrokerOptions = {}): Promise<Broker> {
   const models = loadModelRegistry(config.modelsFile)
   const store = await openStore(config)
+  // ADMIN_USERS first: a name it cannot honour stops the start before anything else is opened.
+  let adminLines: string[]
+  try {
+    adminLines = await createAdmin(store, { maxKudos: config.kudos.maxTransfer }).applyAdminUsers(config.adminUsers)
+  } catch (error) {
+    await store.close()
+    throw error
+  }
   let redisTarget: RedisTarget
   try {
     redisTarget = await findRedis(config.redisUrl, config.dataDir)
@@ -108,6 +118,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     accounts,
     identities: createIdentities(store),
     transfers: createTransfers(store, { maxKudos: config.kudos.maxTransfer }),
+    admin: createAdmin(store, { maxKudos: config.kudos.maxTransfer }),
     metrics,
     log,
     hub: new Hub(config.heartbeatSeconds * 1000, config.limits.connectionsPerIp),
@@ -133,6 +144,9 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     findUser: async (username) => services.accounts.byName(username),
     clock: options.clock, wallClock: options.wallClock,
   })
+  for (const line of adminLines) log.info({ adminUsers: config.adminUsers }, line)
+  await core.moderation.start()
+  services.moderationChanged = () => core.moderation.sync()
   await jobQueue.loadClasses()
   jobQueue.start()
   // Accepted requests that Redis no longer holds (it restarted without them, or was flushed).
@@ -146,6 +160,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       hordeApi = registerHordeApiRoutes(app, { services, core, jobQueue, models })
       registerSocketRoutes(app, services, core)
       registerModelRoutes(app, core, models)
+      registerAdminRoutes(app, services, models)
     },
   })
 

@@ -157,6 +157,10 @@ export interface Config {
   readonly sqliteSynchronous: 'FULL' | 'NORMAL'
   /** PostgreSQL to store everything in (`DATABASE_URL`); unset: the embedded SQLite file in `dataDir`. */
   readonly databaseUrl: string | undefined
+  /** `ADMIN_USERS`: the users (names, or numeric ids) who hold the admin role; empty: roles are left as they are. */
+  readonly adminUsers: readonly string[]
+  /** Seconds between two reads of the moderation trail (changes made by `horde-admin` or another process). */
+  readonly moderationPollSeconds: number
   readonly kudos: KudosConfig
   readonly limits: LimitsConfig
   readonly bot: BotConfig
@@ -275,6 +279,8 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     jobMaxAttempts: int(env, 'JOB_MAX_ATTEMPTS', 5, 1, 100),
     sqliteSynchronous: oneOf(env, 'SQLITE_SYNCHRONOUS', 'FULL', ['FULL', 'NORMAL'] as const),
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    adminUsers: adminUsers(env),
+    moderationPollSeconds: num(env, 'MODERATION_POLL_SECONDS', 2, 0.05, 3600),
     kudos: {
       generationDivisor: num(env, 'KUDOS_GENERATION_DIVISOR', 125, 1, 1e6),
       uptimeBase: num(env, 'KUDOS_UPTIME_BASE', 25, 0, 1e6),
@@ -318,6 +324,18 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     },
   }
   return deepFreeze(config)
+}
+
+/** `ADMIN_USERS=alice, 7`: usernames or numeric user ids, comma-separated. */
+function adminUsers(env: Env): string[] {
+  const raw = env.ADMIN_USERS ?? ''
+  const names = raw.split(',').map((name) => name.trim()).filter(Boolean)
+  for (const name of names) {
+    if (!/^\d{1,15}$/.test(name) && !/^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$/.test(name)) {
+      throw new ConfigError('ADMIN_USERS', `expected usernames or user ids separated by commas, got ${JSON.stringify(name)}`)
+    }
+  }
+  return [...new Set(names)]
 }
 
 function webConfig(env: Env): WebConfig {

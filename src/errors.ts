@@ -56,6 +56,10 @@ export const ERRORS = {
   internal: { status: 500, close: 1011, message: 'Internal error' },
   unknown_job: { status: 404, close: null, message: 'No such job: it never existed, or its lease ran out and it went back to the queue' },
   already_submitted: { status: 409, close: null, message: 'This job was already submitted' },
+  role_required: { status: 403, close: 4403, message: 'This needs a moderator or an admin' },
+  user_suspended: { status: 403, close: 4403, message: 'This account is suspended by a moderator' },
+  unknown_worker: { status: 404, close: null, message: 'No such worker' },
+  bad_role: { status: 400, close: null, message: 'Only the moderator role is granted or revoked here; admins are named by ADMIN_USERS' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

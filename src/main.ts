@@ -20,6 +20,11 @@ async function main(): Promise<void> {
   try {
     broker = await createBroker(config)
   } catch (error) {
+    // ADMIN_USERS naming an id that does not exist (or the Anonymous account): one line.
+    if ((error as Error)?.name === 'BrokerError' && String((error as Error).message).includes('ADMIN_USERS')) {
+      console.error(`horde-broker: ${(error as Error).message}`)
+      process.exit(2)
+    }
     if (error instanceof RedisUnavailableError) {
       console.error(`horde-broker: ${error.message}`)
       process.exit(3)

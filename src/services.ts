@@ -11,6 +11,7 @@ import type { Hub } from './gateway/connection.js'
 import type { Logger } from 'pino'
 import type { StatusSource } from './protocol/status.js'
 import type { HordeView } from './web/horde-view.js'
+import type { Admin } from './admin/admin.js'
 
 export interface Services {
   readonly config: Config
@@ -22,6 +23,10 @@ export interface Services {
   /** OAuth logins linked to users. */
   readonly identities: Identities
   readonly transfers: Transfers
+  /** Operator actions (roles, suspension, worker trust and pause, awards) and their audit trail. */
+  readonly admin: Admin
+  /** Applies a change made here at once (other processes read it from the trail within MODERATION_POLL_SECONDS). */
+  moderationChanged?: () => Promise<void>
   readonly metrics: Metrics
   /** This process's sockets and their heartbeat. */
   readonly hub: Hub

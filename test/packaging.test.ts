@@ -23,7 +23,7 @@ t.test('npm pack + npm install -g: horde and horde-worker run from an empty dire
   const empty = fs.mkdtempSync(path.join(tmp, 'empty-'))
   const bin = (name: string) => path.join(prefix, 'bin', name)
   const env = { ...process.env, PATH: `${path.join(prefix, 'bin')}:${process.env.PATH}` }
-  for (const name of ['horde', 'horde-worker']) {
+  for (const name of ['horde', 'horde-worker', 'horde-admin']) {
     const help = await run(bin(name), ['--help'], { cwd: empty, env }).catch((error) => error)
     t.match(help.stderr, /^usage:/, `${name} --help runs from an empty directory`)
   }
@@ -36,6 +36,9 @@ t.test('npm pack + npm install -g: horde and horde-worker run from an empty dire
   await new Promise<void>((resolve) => worker.stderr!.on('data', (piece) => { log += piece; if (/ready: worker packed/.test(log)) resolve() }))
   const answer = await run(bin('horde'), ['hello from the package', '--max-length', '5', '--url', url], { cwd: empty, env })
   t.equal(answer.stdout.length, 20, 'the installed horde printed the text of five demo words')
+  // horde-admin over REST needs no database driver: the installed bin runs it with an admin's key.
+  const adminCheck = await run(bin('horde-admin'), ['--url', url, '--key', owner.key, 'workers', 'list'], { cwd: empty, env }).catch((error) => error)
+  t.match(adminCheck.stderr, /refused \(role_required\)/, 'the installed horde-admin reaches the admin API (and a plain user is refused)')
   const models = await run(bin('horde'), ['models', '--url', url], { cwd: empty, env })
   t.match(models.stdout, /^demo\/tiny\s+\S+\s+1\s+0\s+\d+ s$/m, 'horde models lists the served model with its worker and an ETA')
 })

@@ -27,6 +27,8 @@ export interface Principal {
   /** Id of the API key used, null for the Anonymous account. */
   keyId: number | null
   anonymous: boolean
+  /** A moderator suspended the account (read at authentication: a later suspension reaches live sockets through the core). */
+  suspended: boolean
 }
 
 export interface IssuedKey {
@@ -56,6 +58,7 @@ const ANONYMOUS: Principal = Object.freeze({
   scopes: new Set<Scope>(['read', 'generate']),
   keyId: null,
   anonymous: true,
+  suspended: false,
 })
 
 const ANONYMOUS_KEY_BUFFER = Buffer.from(ANONYMOUS_KEY)
@@ -168,6 +171,7 @@ export function createAccounts(store: Pick<Store, 'accounts'>): Accounts {
         scopes: new Set(row.scopes.includes('all') ? SCOPES : (row.scopes as Scope[])),
         keyId: row.id,
         anonymous: false,
+        suspended: row.suspendedAt !== null,
       }
     },
 

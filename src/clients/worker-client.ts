@@ -40,6 +40,8 @@ export interface WorkerClientEvents {
   failed: [{ job: string; reason: string }]
   /** The broker offers no jobs for `seconds` (too many failures in a row). */
   paused: [{ seconds: number; failures: number; reason: string }]
+  /** A moderator paused or unpaused the worker, or changed its trust. */
+  moderated: [{ paused: boolean; trusted: boolean; reason: string | null }]
   /** The backend went down (the worker leaves the horde) or came back (it rejoins). */
   backend: [ProbeResult]
   job: [string]
@@ -132,6 +134,9 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
         return
       case 'paused':
         this.emit('paused', frame)
+        return
+      case 'moderation':
+        this.emit('moderated', frame)
         return
       case 'job':
         void this.run(frame)

@@ -103,6 +103,10 @@ export interface OnlineWorker {
   session: string
   /** When this session joined, ms since the epoch (the live uptime); absent in entries of older brokers. */
   since?: number
+  /** A moderator marked it trusted. */
+  trusted?: boolean
+  /** A moderator paused it: it takes no job. */
+  paused?: boolean
 }
 
 export interface WorkerRegistry {

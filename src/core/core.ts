@@ -19,6 +19,7 @@ import type { BalanceChange, Store } from '../store/ports.js'
 import type { StatusSnapshot } from '../protocol/status.js'
 import { createDispatcher, type Dispatcher } from './dispatcher.js'
 import { createGenerations, type Generations } from './generations.js'
+import { createModerationFeed, type ModerationFeed } from './moderation-feed.js'
 import { createJobRunner, type FlaggedWorker, type JobRunner } from './job-runner.js'
 import { createPositionFeed, type PositionFeed } from './position-feed.js'
 import { createRecovery, type Recovery } from './recovery.js'
@@ -63,11 +64,13 @@ export interface ModerationEvents {
 export interface Core {
   readonly generations: Generations
   /** Events for moderators: workers flagged by the plausibility bounds. */
-  readonly moderation: EventEmitter<ModerationEvents>
+  readonly flags: EventEmitter<ModerationEvents>
   readonly workforce: Workforce
   /** Queue positions pushed to the watchers of waiting requests. */
   readonly positions: PositionFeed
   readonly recovery: Recovery
+  /** Moderators' decisions as this process applies them (suspensions, worker trust and pause). */
+  readonly moderation: ModerationFeed
   status(): Promise<StatusSnapshot>
   /** Requests waiting per model, and the most tokens they ask for. */
   queues(): Promise<QueueSummary>
@@ -92,7 +95,7 @@ export function createCore(deps: CoreDeps): Core {
   let closing = false
   const throughput = new Throughput()
   const history = new History()
-  const moderation = new EventEmitter<ModerationEvents>()
+  const flags = new EventEmitter<ModerationEvents>()
 
   const reprioritizer = createReprioritizer({
     jobQueue, ageingBonusPer10s: config.kudos.ageingBonusPer10s, log: warn, now: wallNow,
@@ -107,6 +110,16 @@ export function createCore(deps: CoreDeps): Core {
 
   // Built in order of need; the few hooks that point back are closures over later parts.
   const online = new Set<WorkerState>()
+  const moderation: ModerationFeed = createModerationFeed({
+    moderation: store.moderation, workers: store.workers, pollMs: config.moderationPollSeconds * 1000, log: warn,
+    workerChanged: (row) => workforce.moderated(row),
+    ownerSuspended: (userId) => workforce.ownerSuspended(userId),
+    async balanceChanged(userId) {
+      const account = await store.ledger.account(userId)
+      if (account) reprioritizer.balanceChanged(userId, account.balance)
+    },
+  })
+  const isSuspended = (userId: number) => moderation.isSuspended(userId)
   const dispatcher: Dispatcher = createDispatcher({
     jobQueue, redis: deps.redis, subscriber: deps.subscriber, keys: deps.keys, workers: online, registry,
     deliver: (worker, claimed) => runner.deliver(worker, claimed), log: warn,
@@ -126,7 +139,7 @@ export function createCore(deps: CoreDeps): Core {
       deps.log.warn({ worker: worker.name, workerId: worker.workerId, owner: worker.ownerId, model: worker.model, counted: worker.counted, billed: worker.billed, elapsedMs: worker.elapsedMs },
         'worker flagged: its deliveries keep coming faster than its model plausibly generates')
       try {
-        moderation.emit('worker_flagged', worker)
+        flags.emit('worker_flagged', worker)
       } catch (error) {
         warn(error)
       }
@@ -134,14 +147,14 @@ export function createCore(deps: CoreDeps): Core {
   })
   const workforce: Workforce = createWorkforce({
     workers: store.workers, registry, control, runner, metrics, online, heartbeatMs: config.heartbeatSeconds * 1000, clock: deps.clock,
-    findUser: deps.findUser, log: warn,
+    findUser: deps.findUser, log: warn, isSuspended,
     payUptime: (workers) => uptimePayer.flush(workers),
     workerFree: (worker) => dispatcher.workerFree(worker),
   })
   const uptimePayer = createUptimePayer({ workers: store.workers, models, tracker: workforce.uptime, kudos: config.kudos, online: () => workforce.online, log: warn })
   const generations = createGenerations({
     requests: store.requests, ledger: store.ledger, jobQueue, dispatcher, runner, fanout, control,
-    limits: config.limits, wallNow, closing: () => closing,
+    limits: config.limits, wallNow, closing: () => closing, isSuspended,
   })
   const positions = createPositionFeed({ fanout, standing: generations.standing, eta: dispatcher.eta, log: warn })
   const recovery = createRecovery({
@@ -166,7 +179,7 @@ export function createCore(deps: CoreDeps): Core {
   }
 
   return {
-    generations, moderation, workforce, positions, recovery, status: status.snapshot, queues: status.queues, history, dispatcher, runner, reprioritizer, uptimePayer,
+    generations, flags, workforce, positions, recovery, moderation, status: status.snapshot, queues: status.queues, history, dispatcher, runner, reprioritizer, uptimePayer,
     stopAccepting,
     drain() {
       stopAccepting()
@@ -174,6 +187,7 @@ export function createCore(deps: CoreDeps): Core {
     },
     async close() {
       stopAccepting()
+      moderation.close()
       recovery.close()
       runner.close()
       workforce.close()

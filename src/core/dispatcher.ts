@@ -10,7 +10,7 @@
 import type { Redis } from 'ioredis'
 import type { OnlineWorker, WorkerRegistry } from '../cluster/ports.js'
 import { PRIORITY_PREFERRED } from '../economy/priority.js'
-import { canServe, type RequestClass } from '../queue/classes.js'
+import { canServe, type Capabilities, type RequestClass } from '../queue/classes.js'
 import type { ClaimedJob, JobQueue } from '../queue/job-queue.js'
 import type { Keys } from '../queue/keys.js'
 import type { WaitingEntry } from '../queue/waiting-index.js'
@@ -55,6 +55,11 @@ export interface Dispatcher {
 
 export type { OnlineWorker }
 
+/** What a registry entry says a worker can serve. */
+function registryCapabilities(worker: OnlineWorker): Capabilities {
+  return { models: new Set(worker.models), maxLength: worker.maxLength, maxContextLength: worker.maxContextLength, trusted: worker.trusted === true }
+}
+
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { jobQueue, redis, keys, registry } = deps
   const workers = deps.workers
@@ -92,12 +97,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
    */
   async function othersCanServe(worker: WorkerState, cls: RequestClass): Promise<boolean> {
     for (const other of workers) {
-      if (other !== worker && other.info && !other.maintenance && other.pausedUntil <= performance.now() && canServe(other.info, cls)) return true
+      if (other !== worker && other.info && !other.maintenance && other.moderatorPause === null && other.pausedUntil <= performance.now() && canServe(other.info, cls)) return true
     }
     for (const other of await registry.online()) {
       // This process's workers were judged above, with their pauses; skip their registry entries.
       if (other.name === worker.info?.name || [...workers].some((w) => w.info?.name === other.name)) continue
-      if (canServe({ models: new Set(other.models), maxLength: other.maxLength, maxContextLength: other.maxContextLength }, cls)) return true
+      if (!other.paused && canServe(registryCapabilities(other), cls)) return true
     }
     return false
   }
@@ -236,9 +241,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     },
     othersCanServe,
     async isPossible(cls) {
-      for (const worker of workers) if (worker.info && canServe(worker.info, cls)) return true
+      for (const worker of workers) if (worker.info && worker.moderatorPause === null && canServe(worker.info, cls)) return true
       for (const worker of await registry.online()) {
-        if (canServe({ models: new Set(worker.models), maxLength: worker.maxLength, maxContextLength: worker.maxContextLength }, cls)) return true
+        if (!worker.paused && canServe(registryCapabilities(worker), cls)) return true
       }
       return false
     },

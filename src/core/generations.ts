@@ -74,6 +74,8 @@ export interface GenerationsDeps {
   wallNow(): number
   /** True once the broker drains: nothing new is accepted. */
   closing(): boolean
+  /** A moderator suspended this user (as this process last heard). */
+  isSuspended(userId: number): boolean
 }
 
 export interface Generations {
@@ -117,7 +119,7 @@ export function newRequestId(now = Date.now()): string {
 }
 
 export function classOfRecord(row: Pick<RequestRecord, 'params'>): RequestClass {
-  return classOf(row.params.models, row.params.max_length, row.params.max_context_length)
+  return classOf(row.params.models, row.params.max_length, row.params.max_context_length, row.params.trusted_workers === true)
 }
 
 export function createGenerations(deps: GenerationsDeps): Generations {
@@ -127,15 +129,21 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     const { principal, address } = caller
     if (deps.closing()) throw new BrokerError('unavailable', 'The broker is shutting down')
     if (!principal.scopes.has('generate')) throw new BrokerError('insufficient_scope', 'This API key lacks the generate scope')
+    // The principal says what authentication read; a socket opened before a suspension learns of it through the core.
+    if (principal.suspended || deps.isSuspended(principal.userId)) throw new BrokerError('user_suspended')
     if (body.prompt.length > limits.maxPromptChars) throw new BrokerError('validation_failed', `prompt is longer than ${limits.maxPromptChars} characters`)
     const maxLength = body.max_length ?? 80
     const maxContextLength = body.max_context_length ?? 1024
     if (maxLength > limits.maxLength) throw new BrokerError('validation_failed', `max_length is larger than ${limits.maxLength}`)
     if (maxContextLength > limits.maxContextLength) throw new BrokerError('validation_failed', `max_context_length is larger than ${limits.maxContextLength}`)
     const models = body.models ?? []
-    const cls = classOf(models, maxLength, maxContextLength)
+    const trusted = body.trusted_workers === true
+    const cls = classOf(models, maxLength, maxContextLength, trusted)
     const now = deps.wallNow()
-    const params = { models, max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {} }
+    // The option is stored only when asked for, so earlier submissions' idempotency fingerprints stay the same.
+    const params = trusted
+      ? { models, max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {}, trusted_workers: true }
+      : { models, max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {} }
     const key = options.idempotencyKey
     // Keys of the shared Anonymous account are scoped to the address, so one anonymous
     // client can neither replay nor discover another's request.

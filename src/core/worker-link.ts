@@ -60,6 +60,20 @@ export interface WorkerLink {
    * polling worker: the polls waiting for a job). Absent: as many as the worker's free slots.
    */
   readonly capacity?: number
+  /** A moderator paused or unpaused the worker, or changed its trust (optional, like `paused`). */
+  moderated?(notice: ModerationNotice): void
+  /** The owner was suspended by a moderator: end the session with that code. */
+  suspended(): void
+}
+
+/** What a worker is told of a moderator's decision about it. */
+export interface ModerationNotice {
+  /** Paused by a moderator: connected, offered no job, earning no uptime, until unpaused. */
+  paused: boolean
+  /** Marked trusted: it may serve requests that ask for trusted workers only. */
+  trusted: boolean
+  /** The moderator's reason (for a pause), or null. */
+  reason: string | null
 }
 
 /** What a worker is told when the broker stops offering it jobs for a while. */
@@ -81,6 +95,8 @@ export interface WorkerInfo extends Capabilities {
   threads: number
   /** Owner first, then the named priority users: served before everyone else. */
   preferred: number[]
+  /** A moderator marked it trusted (kept up to date while it is connected). */
+  trusted: boolean
 }
 
 /** A job running on one of this process's workers. */
@@ -116,12 +132,16 @@ export class WorkerState {
   pausedUntil = 0
   /** The worker asked for no more jobs (maintenance: it finishes what it runs). */
   maintenance = false
+  /** Wall-clock ms of the announce (the pages count uptime on from it). */
+  since = 0
+  /** A moderator paused it (the reason), or null: no jobs until unpaused. */
+  moderatorPause: string | null = null
 
   constructor(readonly link: WorkerLink) {}
 
   /** Slots free for another job. */
   get free(): number {
-    if (!this.info || this.link.closed || this.maintenance || performance.now() < this.pausedUntil) return 0
+    if (!this.info || this.link.closed || this.maintenance || this.moderatorPause !== null || performance.now() < this.pausedUntil) return 0
     const slots = this.info.threads - this.jobs.size - this.reserved
     const capacity = this.link.capacity
     return capacity === undefined ? slots : Math.min(slots, capacity - this.reserved)

@@ -8,7 +8,8 @@ import type { ControlBus, WorkerRegistry } from '../cluster/ports.js'
 import { UptimeTracker, type UptimeClock } from '../economy/uptime.js'
 import type { Metrics } from '../metrics.js'
 import type { Announce } from '../protocol/worker.js'
-import type { WorkerStore } from '../store/ports.js'
+import type { WorkerRecord, WorkerStore } from '../store/ports.js'
+import { BrokerError } from '../errors.js'
 import type { JobRunner } from './job-runner.js'
 import { WorkerState, type WorkerLink } from './worker-link.js'
 export type { Ready } from './worker-link.js'
@@ -30,6 +31,8 @@ export interface WorkforceDeps {
   payUptime(workers: Iterable<WorkerState>): Promise<unknown>
   /** Dispatch: a worker has free slots. */
   workerFree(worker: WorkerState): void
+  /** A moderator suspended this user (as this process last heard). */
+  isSuspended(userId: number): boolean
   log(error: unknown): void
 }
 
@@ -48,6 +51,10 @@ export interface Workforce {
   /** The transport observed the worker alive (a pong): uptime accrues. */
   heartbeat(worker: WorkerState): void
   left(worker: WorkerState, reason?: string): void
+  /** A moderator changed a worker's trust or pause: applies the row's flags to its session here, if any. */
+  moderated(row: Pick<WorkerRecord, 'name' | 'trusted' | 'pausedAt' | 'pausedReason'>): Promise<void>
+  /** A moderator suspended a user: that user's workers here are closed. */
+  ownerSuspended(userId: number): void
   /** This process's announced workers, in dispatch's round-robin order. */
   readonly online: Set<WorkerState>
   readonly uptime: UptimeTracker
@@ -72,6 +79,7 @@ export function createWorkforce(deps: WorkforceDeps): Workforce {
   async function announce(worker: WorkerState, message: Static<typeof Announce>): Promise<void> {
     const principal = worker.link.principal
     const { name } = message
+    if (principal.suspended || deps.isSuspended(principal.userId)) throw new BrokerError('user_suspended')
     const row = await deps.workers.register(name, principal.userId, Date.now())
     const unknown: string[] = []
     const preferred = [principal.userId]
@@ -84,19 +92,50 @@ export function createWorkforce(deps: WorkforceDeps): Workforce {
     worker.info = {
       id: row.id, name, modelList: message.models, models: new Set(message.models),
       maxLength: message.max_length, maxContextLength: message.max_context_length,
-      threads: message.threads ?? 1, preferred,
+      threads: message.threads ?? 1, preferred, trusted: row.trusted,
     }
+    worker.moderatorPause = row.pausedAt !== null ? (row.pausedReason ?? '') : null
     byName.set(name, worker)
     online.add(worker)
     metrics.workersConnected.set(online.size)
-    await deps.registry.join({
-      name, owner: principal.username, models: message.models, threads: worker.info.threads,
-      maxLength: message.max_length, maxContextLength: message.max_context_length, session: worker.link.id, since: Date.now(),
-    })
+    worker.since = Date.now()
+    await join(worker)
     // Other processes end their session of this name, if they hold one.
     void deps.control.publish({ type: 'worker_replaced', name, session: worker.link.id }).catch(log)
     worker.link.ready({ id: message.id, worker_id: row.id, name, unknown_priority_users: unknown })
+    if (worker.moderatorPause !== null) worker.link.moderated?.({ paused: true, trusted: row.trusted, reason: worker.moderatorPause })
     deps.workerFree(worker)
+  }
+
+  /** Writes the worker's registry entry (again, after a moderator's change). */
+  function join(worker: WorkerState): Promise<void> {
+    const info = worker.info!
+    return deps.registry.join({
+      name: info.name, owner: worker.link.principal.username, models: info.modelList, threads: info.threads,
+      maxLength: info.maxLength, maxContextLength: info.maxContextLength, session: worker.link.id,
+      trusted: info.trusted, paused: worker.moderatorPause !== null, since: worker.since,
+    })
+  }
+
+  async function moderated(row: Pick<WorkerRecord, 'name' | 'trusted' | 'pausedAt' | 'pausedReason'>): Promise<void> {
+    const worker = byName.get(row.name)
+    if (!worker?.info || worker.link.closed) return
+    const pause = row.pausedAt !== null ? (row.pausedReason ?? '') : null
+    if (worker.info.trusted === row.trusted && worker.moderatorPause === pause) return
+    worker.info.trusted = row.trusted
+    worker.moderatorPause = pause
+    worker.link.moderated?.({ paused: pause !== null, trusted: row.trusted, reason: pause })
+    await join(worker)
+    // Unpaused, or trusted now: there may be jobs it can take.
+    deps.workerFree(worker)
+  }
+
+  function ownerSuspended(userId: number): void {
+    for (const worker of [...byName.values()]) {
+      if (worker.link.principal.userId !== userId) continue
+      worker.link.suspended()
+      left(worker, 'owner suspended by a moderator')
+    }
   }
 
   function left(worker: WorkerState, reason = 'worker disconnected'): void {
@@ -128,9 +167,12 @@ export function createWorkforce(deps: WorkforceDeps): Workforce {
       if (worker.info && !worker.link.closed) deps.workerFree(worker)
     },
     heartbeat(worker) {
-      if (worker.info) uptime.pong(worker.info.name)
+      // A worker paused by a moderator earns no uptime: its pongs are not evidence of service.
+      if (worker.info && worker.moderatorPause === null) uptime.pong(worker.info.name)
     },
     left,
+    moderated,
+    ownerSuspended,
     online,
     uptime,
     close: offReplaced,

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3'
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import * as schema from './schema.js'
+import { packageDir } from './package-dir.js'
 import { ANONYMOUS_ID, ANONYMOUS_NAME } from '../economy/anonymous.js'
 
 export type Db = BetterSQLite3Database<typeof schema>
@@ -24,7 +25,8 @@ export { ANONYMOUS_ID, ANONYMOUS_NAME }
 /** The database's file name inside the data directory (the broker's and the audit's default). */
 export const DB_FILE = 'horde.sqlite'
 
-export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations')
+/** `migrations/` of the package: two levels up from src/db/, three from the compiled dist/src/db/. */
+export const MIGRATIONS_DIR = packageDir(path.dirname(fileURLToPath(import.meta.url)), 'migrations')
 
 export interface OpenDbOptions {
   /** `FULL` makes every commit durable across power loss; `NORMAL` across process crashes. */

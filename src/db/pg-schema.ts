@@ -19,6 +19,7 @@ export const users = pgTable('users', {
   createdAt: int8('created_at').notNull(),
   /** Roles such as `trusted`, `moderator`, `admin`, as JSON text. */
   roles: text('roles').notNull().default(sql`'[]'`),
+  suspendedAt: int8('suspended_at'),
 }, (t) => [uniqueIndex('users_username_key').on(t.usernameKey)])
 
 export const apiKeys = pgTable('api_keys', {
@@ -102,6 +103,9 @@ export const workers = pgTable('workers', {
   earned: int8('earned').notNull().default(0),
   boundedJobs: int8('bounded_jobs').notNull().default(0),
   flaggedAt: int8('flagged_at'),
+  trusted: integer('trusted').notNull().default(0),
+  pausedAt: int8('paused_at'),
+  pausedReason: text('paused_reason'),
 }, (t) => [uniqueIndex('workers_name').on(t.name)])
 
 /** Every accepted generation request, recorded before it is acknowledged. */
@@ -128,3 +132,17 @@ export const requests = pgTable('requests', {
   index('requests_state').on(t.state),
   uniqueIndex('requests_idempotency').on(t.userId, t.idempotencyKey),
 ])
+
+/** The operators' audit trail (see schema.ts). `details` is JSON text. */
+export const adminActions = pgTable('admin_actions', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  actorId: integer('actor_id'),
+  actor: text('actor').notNull(),
+  action: text('action').notNull(),
+  targetUserId: integer('target_user_id'),
+  targetWorkerId: integer('target_worker_id'),
+  target: text('target').notNull(),
+  reason: text('reason').notNull(),
+  details: text('details').notNull().default(sql`'{}'`),
+  createdAt: int8('created_at').notNull(),
+}, (t) => [index('admin_actions_user').on(t.targetUserId, t.id), index('admin_actions_worker').on(t.targetWorkerId, t.id)])

@@ -13,6 +13,8 @@ export const users = sqliteTable('users', {
   createdAt: integer('created_at').notNull(),
   /** Roles such as `trusted`, `moderator`, `admin`. */
   roles: text('roles', { mode: 'json' }).$type<string[]>().notNull().default(sql`'[]'`),
+  /** Set while a moderator has suspended the user: no new requests, no transfers out, no workers. */
+  suspendedAt: integer('suspended_at'),
 }, (t) => [uniqueIndex('users_username_key').on(t.usernameKey)])
 
 export const apiKeys = sqliteTable('api_keys', {
@@ -115,6 +117,12 @@ export const workers = sqliteTable('workers', {
   boundedJobs: integer('bounded_jobs').notNull().default(0),
   /** When the worker was flagged for moderators as one that keeps hitting the plausibility bounds; null: not flagged. */
   flaggedAt: integer('flagged_at'),
+  /** 1 when a moderator marked the worker trusted (it may serve requests that ask for trusted workers only). */
+  trusted: integer('trusted').notNull().default(0),
+  /** Set while a moderator has paused the worker: it stays connected and gets no jobs. */
+  pausedAt: integer('paused_at'),
+  /** The moderator's reason for the pause, told to the worker. */
+  pausedReason: text('paused_reason'),
 }, (t) => [uniqueIndex('workers_name').on(t.name)])
 
 /** Every accepted generation request, recorded before it is acknowledged. */
@@ -144,6 +152,30 @@ export const requests = sqliteTable('requests', {
   index('requests_state').on(t.state),
   uniqueIndex('requests_idempotency').on(t.userId, t.idempotencyKey),
 ])
+
+/**
+ * The operators' audit trail: every moderation and admin action (roles, suspension, worker
+ * trust and pause, awards), who did it, why and when. Written in the same transaction as the
+ * change it records; append-only. Broker processes also read it as the feed of changes made
+ * behind their back (by `horde-admin` on the database).
+ */
+export const adminActions = sqliteTable('admin_actions', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  /** The user who acted; null for the operator on the database (`horde-admin`) or start-up (`ADMIN_USERS`). */
+  actorId: integer('actor_id'),
+  /** The actor as shown: a username, `cli:<os user>`, or `ADMIN_USERS`. */
+  actor: text('actor').notNull(),
+  /** role_grant | role_revoke | user_suspend | user_unsuspend | worker_trust | worker_untrust | worker_pause | worker_unpause | award */
+  action: text('action').notNull(),
+  targetUserId: integer('target_user_id'),
+  targetWorkerId: integer('target_worker_id'),
+  /** The target's name at the time. */
+  target: text('target').notNull(),
+  reason: text('reason').notNull(),
+  /** What else the action carries (a role, an amount and its ledger entry), as JSON. */
+  details: text('details', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+  createdAt: integer('created_at').notNull(),
+}, (t) => [index('admin_actions_user').on(t.targetUserId, t.id), index('admin_actions_worker').on(t.targetWorkerId, t.id)])
 
 export type User = typeof users.$inferSelect
 export type Identity = typeof identities.$inferSelect

@@ -9,10 +9,10 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Principal } from '../accounts/accounts.js'
-import type { JobOffer, PausedNotice, Ready, SettledNotice, WorkerLink, WorkerState } from '../core/worker-link.js'
+import type { JobOffer, ModerationNotice, PausedNotice, Ready, SettledNotice, WorkerLink, WorkerState } from '../core/worker-link.js'
 import type { Workforce } from '../core/workforce.js'
 import { ERRORS, isBrokerError } from '../errors.js'
-import { CloseCode, createDecoder, type RequestId } from '../protocol/envelope.js'
+import { CloseCode, createDecoder, errorFrame, type RequestId } from '../protocol/envelope.js'
 import { workerSchemas, type WorkerMessage } from '../protocol/worker.js'
 import type { Connection, SocketSession } from './connection.js'
 
@@ -53,6 +53,15 @@ export class WorkerSession implements WorkerLink, SocketSession {
 
   paused(notice: PausedNotice): void {
     this.connection.send({ type: 'paused', ...notice })
+  }
+
+  moderated(notice: ModerationNotice): void {
+    this.connection.send({ type: 'moderation', ...notice })
+  }
+
+  suspended(): void {
+    this.connection.send(errorFrame('user_suspended'))
+    this.connection.close(CloseCode.Forbidden, 'user_suspended')
   }
 
   replaced(): void {

@@ -159,6 +159,10 @@ export class PollingLink implements WorkerLink {
     this.shutDown()
   }
 
+  suspended(): void {
+    this.close('the owner was suspended by a moderator')
+  }
+
   // --- the bridge: what the worker asks -----------------------------------------------------
 
   /**

@@ -98,7 +98,7 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
         // Cross-site WebSocket hijacking: browsers send cookies on upgrades from any page.
         if (isUpgrade(request) && request.headers.origin !== sessions.publicUrl().origin) throw new BrokerError('cross_origin')
         request.session = session
-        request.principal = { userId: user.id, username: user.username, roles: user.roles, scopes: new Set(SCOPES), keyId: null, anonymous: false }
+        request.principal = { userId: user.id, username: user.username, roles: user.roles, scopes: new Set(SCOPES), keyId: null, anonymous: false, suspended: user.suspendedAt !== null }
       }
     }
     request.principal ??= await services.accounts.authenticate(key)

@@ -10,8 +10,10 @@ export function requireUser(request: FastifyRequest, scope?: Scope): Principal {
   return principal
 }
 
+/** A registered caller holding one of `roles` (and not suspended): `role_required` otherwise. */
 export function requireRole(request: FastifyRequest, roles: string[]): Principal {
   const principal = requireUser(request)
-  if (!principal.roles.some((role) => roles.includes(role))) throw new BrokerError('forbidden', `Needs one of the roles: ${roles.join(', ')}`)
+  if (!principal.roles.some((role) => roles.includes(role))) throw new BrokerError('role_required', `Needs one of the roles: ${roles.join(', ')}`, { roles })
+  if (principal.suspended) throw new BrokerError('user_suspended')
   return principal
 }

@@ -19,6 +19,8 @@ export interface SocketRouteOptions {
   scope: Scope
   /** Refuse the Anonymous account (401). */
   registeredOnly?: boolean
+  /** Refuse a suspended account (403 `user_suspended`). */
+  refuseSuspended?: boolean
   /** Summary for the OpenAPI document. */
   summary: string
   open(connection: Connection, principal: Principal, request: FastifyRequest): SocketSession
@@ -44,6 +46,7 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
       const principal = request.principal
       if (options.registeredOnly && principal.anonymous) throw new BrokerError('unauthorized', 'This channel needs an API key')
       if (!principal.scopes.has(options.scope)) throw new BrokerError('insufficient_scope', `This API key lacks the ${options.scope} scope`)
+      if (options.refuseSuspended && principal.suspended) throw new BrokerError('user_suspended')
       // The last check before the handler. The slot belongs to the TCP connection and is
       // released when it closes, however it ends: a normal close, a refusal by a later hook,
       // or a handshake that ws aborts (no Sec-WebSocket-Key, say) before any handler runs.

@@ -84,6 +84,8 @@ export function createTransfers(store: Pick<Store, 'accounts' | 'transfers'>, op
       const fingerprint = createHash('sha256').update(JSON.stringify([recipient.id, amount, memo])).digest('hex')
       const senderRow = await accounts.byId(request.senderId)
       if (!senderRow) throw new BrokerError('unknown_user', 'The sender does not exist')
+      // Read from the database on every transfer, so a suspension made anywhere applies at once.
+      if (senderRow.suspendedAt !== null) throw new BrokerError('user_suspended', 'This account is suspended by a moderator: it cannot send kudos')
       const sender = named(senderRow)
 
       // A used key answers before the rules below (as a conflict or a replay); the store

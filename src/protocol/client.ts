@@ -15,6 +15,8 @@ export const GenerateBody = Type.Object({
   max_length: Type.Optional(Type.Integer({ minimum: 1, default: 80 })),
   max_context_length: Type.Optional(Type.Integer({ minimum: 1, default: 1024 })),
   params: Type.Optional(SamplerParams),
+  /** Only workers a moderator marked trusted may serve it (default false: any worker). */
+  trusted_workers: Type.Optional(Type.Boolean({ default: false })),
 }, { additionalProperties: false })
 export type GenerateBody = Static<typeof GenerateBody>
 

@@ -4,7 +4,9 @@
  * length and context tier. A worker is eligible for a class when it serves one of the
  * models (or the class accepts any) and its limits reach the class's tiers; it then only
  * ever pops jobs it can serve. Tiers round a request up, so a worker never gets more than
- * it announced (a worker with max_length 450 serves classes up to the 400 tier).
+ * it announced (a worker with max_length 450 serves classes up to the 400 tier). A request that
+ * asks for trusted workers only is a class of its own, served only by workers a moderator
+ * marked trusted.
  */
 import { queueNameFor } from './keys.js'
 
@@ -17,6 +19,8 @@ export interface RequestClass {
   models: string[]
   lengthTier: number
   contextTier: number
+  /** Only trusted workers serve it (absent in classes stored before the option existed: false). */
+  trusted?: boolean
   /** Stable text key of the class. */
   key: string
   /** BullMQ queue holding this class's waiting requests. */
@@ -27,6 +31,8 @@ export interface Capabilities {
   models: ReadonlySet<string>
   maxLength: number
   maxContextLength: number
+  /** A moderator marked the worker trusted. */
+  trusted?: boolean
 }
 
 function tierOf(value: number, tiers: number[]): number {
@@ -34,16 +40,20 @@ function tierOf(value: number, tiers: number[]): number {
   return tiers[tiers.length - 1]
 }
 
-export function classOf(models: readonly string[], maxLength: number, maxContextLength: number): RequestClass {
+export function classOf(models: readonly string[], maxLength: number, maxContextLength: number, trusted = false): RequestClass {
   const sorted = [...new Set(models)].sort()
   const lengthTier = tierOf(maxLength, LENGTH_TIERS)
   const contextTier = tierOf(maxContextLength, CONTEXT_TIERS)
-  const key = `${sorted.length ? sorted.join('\u001f') : '*'}|L${lengthTier}|C${contextTier}`
-  return { models: sorted, lengthTier, contextTier, key, queue: queueNameFor(key) }
+  // Untrusted classes keep the key they had before the option existed.
+  const key = `${sorted.length ? sorted.join('\u001f') : '*'}|L${lengthTier}|C${contextTier}${trusted ? '|T' : ''}`
+  return trusted
+    ? { models: sorted, lengthTier, contextTier, trusted, key, queue: queueNameFor(key) }
+    : { models: sorted, lengthTier, contextTier, key, queue: queueNameFor(key) }
 }
 
-export function canServe(worker: Capabilities, cls: Pick<RequestClass, 'models' | 'lengthTier' | 'contextTier'>): boolean {
+export function canServe(worker: Capabilities, cls: Pick<RequestClass, 'models' | 'lengthTier' | 'contextTier' | 'trusted'>): boolean {
   if (worker.maxLength < cls.lengthTier || worker.maxContextLength < cls.contextTier) return false
+  if (cls.trusted === true && worker.trusted !== true) return false
   if (cls.models.length === 0) return true
   for (const model of cls.models) if (worker.models.has(model)) return true
   return false

@@ -28,6 +28,8 @@ export interface UserRecord {
   createdAt: number
   /** Roles such as `trusted`, `moderator`, `admin`. */
   roles: string[]
+  /** Set while the user is suspended by a moderator. */
+  suspendedAt: number | null
 }
 
 /** An API key as stored: the secret part only as its hash. */
@@ -49,6 +51,7 @@ export interface ApiKeyRecord {
 export interface KeyLookup extends Pick<ApiKeyRecord, 'id' | 'userId' | 'secretHash' | 'scopes' | 'revokedAt'> {
   username: string
   roles: string[]
+  suspendedAt: number | null
 }
 
 export type NewKey = Omit<ApiKeyRecord, 'id' | 'revokedAt'>

@@ -12,7 +12,9 @@ import type { CreditLines, Split } from '../economy/payment.js'
 
 export type { BalanceChange, EntryInput, EntryKind, Category }
 export * from './people-ports.js'
+export * from './moderation-ports.js'
 import type { AccountRecord, AccountStore, AuditStore, IdentityStore, TransferStore } from './people-ports.js'
+import type { ModerationStore } from './moderation-ports.js'
 
 // --- requests -------------------------------------------------------------------------------
 
@@ -22,6 +24,8 @@ export interface RequestParams {
   max_length: number
   max_context_length: number
   params: Record<string, unknown>
+  /** Only workers a moderator marked trusted may serve it (absent: any worker). */
+  trusted_workers?: boolean
 }
 
 /** `waiting` covers running too: running lives in the queue, not in the database. */
@@ -148,6 +152,11 @@ export interface WorkerRecord {
   boundedJobs: number
   /** When the worker was flagged as one that keeps hitting the plausibility bounds; null: not flagged. */
   flaggedAt: number | null
+  /** A moderator marked it trusted. */
+  trusted: boolean
+  /** Set while a moderator has paused it. */
+  pausedAt: number | null
+  pausedReason: string | null
 }
 
 export interface UptimeCredit {
@@ -225,6 +234,8 @@ export interface Store {
   readonly identities: IdentityStore
   readonly transfers: TransferStore
   readonly audit: AuditStore
+  /** Roles, suspension, worker trust and pause, awards, and their audit trail. */
+  readonly moderation: ModerationStore
   /** Balance changes, after commit. */
   readonly events: EventEmitter<StoreEvents>
   /** Which database: for logs, docs and the audit CLI. */

@@ -1,7 +1,7 @@
 /**
  * Suspicion: a worker whose deliveries keep hitting the speed bound is flagged for
  * moderators (the worker row's `flaggedAt`, a Prometheus counter, a `worker_flagged` event
- * on the core's moderation events), not silently paid. An honest worker beside it is not.
+ * on the core's flag events), not silently paid. An honest worker beside it is not.
  */
 import t from 'tap'
 import type { FlaggedWorker } from '../../src/core/job-runner.js'
@@ -17,7 +17,7 @@ t.test('a worker that keeps answering faster than its model can is flagged once,
   const payer = await registerUser(url, 'payer')
   await grant(broker, payer.id, 10_000)
   const events: FlaggedWorker[] = []
-  broker.core.moderation.on('worker_flagged', (event) => events.push(event))
+  broker.core.flags.on('worker_flagged', (event) => events.push(event))
   const junk = await rawWorker(wsUrl, farmer.key, { name: 'instant', models: [MID], max_length: 512, max_context_length: 4096 })
   const submitter = await client(wsUrl, payer.key)
   t.teardown(() => { junk.close(); submitter.close() })

@@ -46,8 +46,9 @@ export function registerKudosRoutes(app: FastifyInstance, services: Services): v
   }, async (request, reply) => {
     const principal = requireRole(request, ['moderator', 'admin'])
     requireUser(request, 'transfer')
-    const result = await transfers.award({ actorId: principal.userId, to: request.body.to, amount: request.body.amount, memo: request.body.memo })
-    request.log.warn({ award: result.entryId, actor: principal.userId, to: result.to.id, amount: result.amount }, 'kudos awarded')
-    return reply.status(201).send({ entry_id: result.entryId, to: result.to, amount: toKudos(result.amount), memo: request.body.memo })
+    // The same award as POST /v1/admin/users/:user/awards: kept in the audit trail with its actor.
+    const result = await services.admin.award({ actor: { id: principal.userId, name: principal.username }, roles: principal.roles }, request.body.to, request.body.amount, request.body.memo)
+    request.log.warn({ award: result.entryId, actor: principal.userId, to: result.user.id, amount: result.amount }, 'kudos awarded')
+    return reply.status(201).send({ entry_id: result.entryId, to: { id: result.user.id, username: result.user.username }, amount: toKudos(result.amount), memo: request.body.memo })
   })
 }

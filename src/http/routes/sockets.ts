@@ -21,6 +21,8 @@ export function registerSocketRoutes(app: FastifyInstance, services: Services, c
   registerSocketRoute(app, services, '/v1/worker', {
     scope: 'work',
     registeredOnly: true,
+    // A suspended owner's workers are stopped, and stay stopped while the suspension lasts.
+    refuseSuspended: true,
     summary: 'Worker channel: announce, receive jobs, stream chunks (see docs/protocol.md)',
     open(connection, principal) {
       const session = new WorkerSession(connection, principal, core.workforce)

@@ -12,7 +12,7 @@ import { PG_ACCOUNT_COLUMNS } from './ledger.js'
 interface UserRow extends Omit<UserRecord, 'roles'> { roles: string }
 interface KeyRow extends Omit<ApiKeyRecord, 'scopes'> { scopes: string }
 
-export const USER_COLUMNS = 'id, username, created_at as "createdAt", roles'
+export const USER_COLUMNS = 'id, username, created_at as "createdAt", roles, suspended_at as "suspendedAt"'
 const KEY_COLUMNS = `id, user_id as "userId", lookup, secret_hash as "secretHash", name, scopes, created_at as "createdAt",
   revoked_at as "revokedAt"`
 
@@ -66,7 +66,7 @@ export function createPgAccountStore(pool: pg.Pool, commit: PgCommitter): Accoun
     async keyByLookup(lookup) {
       const row = (await all<Omit<KeyLookup, 'scopes' | 'roles'> & { scopes: string; roles: string }>(`
         select k.id as id, k.user_id as "userId", k.secret_hash as "secretHash", k.scopes as scopes, k.revoked_at as "revokedAt",
-          u.username as username, u.roles as roles
+          u.username as username, u.roles as roles, u.suspended_at as "suspendedAt"
         from api_keys k join users u on u.id = k.user_id where k.lookup = $1`, [lookup]))[0]
       return row && { ...row, scopes: JSON.parse(row.scopes) as string[], roles: JSON.parse(row.roles) as string[] }
     },
@@ -86,7 +86,7 @@ export function createPgAccountStore(pool: pg.Pool, commit: PgCommitter): Accoun
     },
     async byBalance(limit, offset) {
       const rows = await all<UserRow & { balance: number }>(`
-        select u.id as id, u.username as username, u.created_at as "createdAt", u.roles as roles, b.balance as balance
+        select u.id as id, u.username as username, u.created_at as "createdAt", u.roles as roles, u.suspended_at as "suspendedAt", b.balance as balance
         from users u join balances b on b.user_id = u.id order by b.balance desc, u.id limit $1 offset $2`, [limit, offset])
       return rows.map((row) => ({ ...toUser(row), balance: row.balance }))
     },

@@ -37,7 +37,7 @@ export function createPgIdentityStore(pool: pg.Pool, commit: PgCommitter): Ident
         const existing = await lockIdentity(db, profile)
         if (existing) {
           await recordLogin(db, existing, profile, at)
-          const row = (await db.query<{ id: number; username: string; createdAt: number; roles: string }>(`select ${USER_COLUMNS} from users where id = $1`, [existing.userId])).rows[0]
+          const row = (await db.query<{ id: number; username: string; createdAt: number; roles: string; suspendedAt: number | null }>(`select ${USER_COLUMNS} from users where id = $1`, [existing.userId])).rows[0]
           if (!row) throw new BrokerError('unknown_user')
           return { user: toUser(row), created: false }
         }

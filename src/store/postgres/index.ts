@@ -12,6 +12,7 @@ import { createPgAccountStore } from './accounts.js'
 import { createPgAuditStore } from './audit.js'
 import { createPgCommitter, type PgCommitter, type PgCommitterOptions } from './commit.js'
 import { createPgIdentityStore } from './identities.js'
+import { createPgModerationStore } from './moderation.js'
 import { createPgLedgerStore, postPg } from './ledger.js'
 import { createPool, migratePg, type PgOptions } from './open.js'
 import { createPgRequestStore } from './requests.js'
@@ -41,6 +42,7 @@ export function createPostgresStore(pool: pg.Pool, options: PgCommitterOptions =
     identities: createPgIdentityStore(pool, committer),
     transfers: createPgTransferStore(pool, committer),
     audit: createPgAuditStore(pool),
+    moderation: createPgModerationStore(pool, committer),
     events,
     pool,
     committer,

@@ -10,8 +10,9 @@ import pg from 'pg'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import { migrate } from 'drizzle-orm/node-postgres/migrator'
 import { ANONYMOUS_ID, ANONYMOUS_NAME } from '../../economy/anonymous.js'
+import { packageDir } from '../../db/package-dir.js'
 
-export const PG_MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../migrations/pg')
+export const PG_MIGRATIONS_DIR = path.join(packageDir(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), 'migrations'), 'pg')
 
 /** Advisory lock key held while migrating (any constant no other code uses). */
 const MIGRATION_LOCK = 7_401_700_001

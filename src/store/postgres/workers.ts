@@ -10,7 +10,7 @@ import type { WorkerRecord, WorkerStore } from '../ports.js'
 import type { PgCommitter } from './commit.js'
 
 const COLUMNS = `id, name, owner_id as "ownerId", created_at as "createdAt", last_seen_at as "lastSeenAt", uptime_ms as "uptimeMs",
-  jobs, tokens, earned, bounded_jobs as "boundedJobs", flagged_at as "flaggedAt"`
+  jobs, tokens, earned, bounded_jobs as "boundedJobs", flagged_at as "flaggedAt", trusted = 1 as trusted, paused_at as "pausedAt", paused_reason as "pausedReason"`
 
 /** The `WorkerStore` on PostgreSQL: writes through `commit`, reads on the pool. */
 export function createPgWorkerStore(pool: pg.Pool, commit: PgCommitter): WorkerStore {

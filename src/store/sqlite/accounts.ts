@@ -11,7 +11,7 @@ import type { Committer } from './commit.js'
 interface UserRow extends Omit<UserRecord, 'roles'> { roles: string }
 interface KeyRow extends Omit<ApiKeyRecord, 'scopes'> { scopes: string }
 
-const USER_COLUMNS = 'id, username, created_at as createdAt, roles'
+const USER_COLUMNS = 'id, username, created_at as createdAt, roles, suspended_at as suspendedAt'
 const KEY_COLUMNS = `id, user_id as userId, lookup, secret_hash as secretHash, name, scopes, created_at as createdAt,
   revoked_at as revokedAt`
 
@@ -56,14 +56,14 @@ export function createSqliteAccountStore(sqlite: Database.Database, commit: Comm
   const setRoles = sqlite.prepare('update users set roles = ? where id = ?')
   const keyByLookup = sqlite.prepare<[string], Omit<KeyLookup, 'scopes' | 'roles'> & { scopes: string; roles: string }>(`
     select k.id as id, k.user_id as userId, k.secret_hash as secretHash, k.scopes as scopes, k.revoked_at as revokedAt,
-      u.username as username, u.roles as roles
+      u.username as username, u.roles as roles, u.suspended_at as suspendedAt
     from api_keys k join users u on u.id = k.user_id where k.lookup = ?`)
   const revoke = sqlite.prepare('update api_keys set revoked_at = ? where id = ? and user_id = ? and revoked_at is null')
   const listKeys = sqlite.prepare<[number], KeyRow>(`select ${KEY_COLUMNS} from api_keys where user_id = ? order by id desc`)
   const keyState = sqlite.prepare<[number], { revokedAt: number | null }>('select revoked_at as revokedAt from api_keys where id = ?')
   const countUsers = sqlite.prepare<[], { n: number }>('select count(*) as n from users')
   const byBalance = sqlite.prepare<[number, number], UserRow & { balance: number }>(`
-    select u.id as id, u.username as username, u.created_at as createdAt, u.roles as roles, b.balance as balance
+    select u.id as id, u.username as username, u.created_at as createdAt, u.roles as roles, u.suspended_at as suspendedAt, b.balance as balance
     from users u join balances b on b.user_id = u.id order by b.balance desc, u.id limit ? offset ?`)
 
   return {

@@ -18,8 +18,8 @@ export function createSqliteIdentityStore(sqlite: Database.Database, commit: Com
   const insert = sqlite.prepare<[string, string, number, string | null, number, number], IdentityRecord>(
     `insert into identities (provider, subject, user_id, display_name, created_at, last_login_at) values (?, ?, ?, ?, ?, ?) returning ${COLUMNS}`)
   const forUser = sqlite.prepare<[number], IdentityRecord>(`select ${COLUMNS} from identities where user_id = ? order by id`)
-  const userById = sqlite.prepare<[number], { id: number; username: string; createdAt: number; roles: string }>(
-    'select id, username, created_at as createdAt, roles from users where id = ?')
+  const userById = sqlite.prepare<[number], { id: number; username: string; createdAt: number; roles: string; suspendedAt: number | null }>(
+    'select id, username, created_at as createdAt, roles, suspended_at as suspendedAt from users where id = ?')
 
   /** Records a login: the time, and the provider's current name unless it gave none. */
   function recordLogin(identity: IdentityRecord, profile: IdentityProfile, at: number): IdentityRecord {

@@ -10,6 +10,7 @@ import { createSqliteAccountStore, createUserWriter } from './accounts.js'
 import { createSqliteAuditStore } from './audit.js'
 import { createCommitter, type Committer, type CommitterOptions } from './commit.js'
 import { createSqliteIdentityStore } from './identities.js'
+import { createSqliteModerationStore } from './moderation.js'
 import { createPoster, createSqliteLedgerStore } from './ledger.js'
 import { createSqliteRequestStore } from './requests.js'
 import { createSqliteTransferStore } from './transfers.js'
@@ -43,6 +44,7 @@ export function createSqliteStore(opened: OpenedDb, options: CommitterOptions = 
     identities: createSqliteIdentityStore(sqlite, committer, users),
     transfers: createSqliteTransferStore(sqlite, committer),
     audit: createSqliteAuditStore(sqlite),
+    moderation: createSqliteModerationStore(sqlite, committer),
     events,
     committer,
     async health() {
