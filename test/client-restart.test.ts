@@ -9,7 +9,7 @@ t.test('horde survives a broker restart and prints the whole text once', async (
   const owner = await registerUser(broker.url, 'owner')
   // Nobody serves the model yet: the request waits while the broker goes down and comes back.
   const horde = runScript(t, 'horde.ts', ['a story', '--model', 'late/model', '--max-length', '12', '--url', broker.url, '--key', owner.key])
-  const id = (await horde.waitFor(/^request (\w+)$/m))[1]
+  const id = (await horde.waitFor(/^request ([\w-]+)$/m))[1]
   await horde.waitFor(/^queued: position \d+ \(no connected worker can serve it yet\)$/m)
   t.notMatch(horde.stderr(), /eta/, 'no ETA while no worker can serve it')
   // The drain closes a socket with nothing running here at once, with 1012: reconnect elsewhere.

@@ -17,7 +17,7 @@ t.test('horde-worker (demo) and horde, as real processes: the streamed text is t
   const horde = runScript(t, 'horde.ts', ['The horde says', '--max-length', '20', '--model', 'demo/tiny'], { HORDE_URL: url })
   const { code } = await horde.exited
   t.equal(code, 0, `exit 0; stderr:\n${horde.stderr()}`)
-  const id = horde.stderr().match(/^request (\w+) \(anonymous\)$/m)?.[1]
+  const id = horde.stderr().match(/^request ([\w-]+) \(anonymous\)$/m)?.[1]
   t.ok(id, 'the request id is on stderr')
   t.match(horde.stderr(), /^queued: position \d+/m, 'the queue position is on stderr')
   t.match(horde.stderr(), /^started on worker ref-1 \(model demo\/tiny\)$/m)
@@ -51,7 +51,7 @@ t.test('Ctrl-C on horde cancels the request on the broker', async (t) => {
 
   const horde = runScript(t, 'horde.ts', ['a long story', '--max-length', '200', '--url', url, '--key', requester.key])
   await horde.waitFor(/\S/, 'stdout')
-  const id = (await horde.waitFor(/^request (\w+)$/m))[1]
+  const id = (await horde.waitFor(/^request ([\w-]+)$/m))[1]
   horde.child.kill('SIGINT')
   const { code } = await horde.exited
   t.equal(code, 130, `exit 130 after a cancel; stderr:\n${horde.stderr()}`)
