@@ -9,8 +9,8 @@
  */
 import t from 'tap'
 import { checkOutcome, generationEntries, prng, writeFigures } from '../helpers/faults.js'
-import { registerUser, startBroker, startTestRedis, eventually } from '../helpers/harness.js'
-import { client, rawWorker, submit } from '../helpers/pipeline.js'
+import { registerUser, sleep, startBroker, startTestRedis, eventually } from '../helpers/harness.js'
+import { client, PLAUSIBLE_MS, rawWorker, submit } from '../helpers/pipeline.js'
 import type { Peer } from '../helpers/ws.js'
 
 const RUNS = 20
@@ -72,6 +72,7 @@ t.test(`workers dropping mid-job at random points, ${RUNS} seeded runs x ${JOBS}
           const pieces = Array.from({ length: f.words }, (_, i) => `a${job.attempt}w${i} `)
           if (!f.drop) {
             pieces.forEach((text, seq) => peer.send({ type: 'chunk', job: job.job, seq, text }))
+            await sleep(PLAUSIBLE_MS)
             peer.send({ type: 'done', job: job.job, chunks: pieces.length })
             finishedWith.set(job.job, pieces.join(''))
             continue
@@ -84,6 +85,7 @@ t.test(`workers dropping mid-job at random points, ${RUNS} seeded runs x ${JOBS}
               continue // the worker stays; the job goes back to the queue
             case 'done-then-terminate':
               pieces.slice(f.chunks).forEach((text, seq) => peer.send({ type: 'chunk', job: job.job, seq: seq + f.chunks, text }))
+              await sleep(PLAUSIBLE_MS)
               peer.send({ type: 'done', job: job.job, chunks: pieces.length })
               finishedWith.set(job.job, pieces.join(''))
               peer.ws.terminate()

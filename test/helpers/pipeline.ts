@@ -5,6 +5,13 @@ import type { AnnounceSpec } from '../../src/protocol/worker.js'
 /** An announcement with defaults filled in by the helper: the protocol's own shape. */
 export type WorkerSpec = AnnounceSpec
 
+/**
+ * How long a test worker takes before `done` when the test asserts what it is paid: billed
+ * tokens are bounded by the time the broker saw the job run (docs/security.md), and an answer
+ * within a millisecond is billed nothing. 50 ms covers the few dozen tokens these tests send.
+ */
+export const PLAUSIBLE_MS = 50
+
 export async function rawWorker(wsUrl: string, key: string, spec: WorkerSpec, options: { autoPong?: boolean } = {}): Promise<Peer> {
   const peer = await connect(`${wsUrl}/v1/worker`, key, {}, options)
   await peer.next('welcome')
