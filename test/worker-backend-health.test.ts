@@ -98,7 +98,7 @@ t.test('a backend that comes up late is waited for, and a config file sets the w
   await late.waitFor(/warning: no user is named nobody-here/)
   const [end] = await runToEnd(url, owner.key, 1)
   t.same(end, { state: 'done', worker: 'late' })
-  await late.waitFor(/job \w+: done, \d+ tokens/)
+  await late.waitFor(/job [\w-]+: done, \d+ tokens/)
   late.child.kill('SIGINT')
   t.equal((await late.exited).code, 0, 'Ctrl-C: finish, then stop')
   t.match(late.stderr(), /SIGINT: finishing 0 running job\(s\)/)
