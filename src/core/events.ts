@@ -30,6 +30,11 @@ export function queuedEvent(request: string, position: number | null, isPossible
   return requestEvent('queued', body)
 }
 
+/** A request cancelled before any worker delivered text: nothing charged. */
+export function cancelledUnstartedEvent(request: string): RequestEvent {
+  return requestEvent('cancelled', { request, text: '', tokens: 0, kudos: 0 }, true)
+}
+
 export function failedEvent(request: string, code: string, message: string): RequestEvent {
   return requestEvent('failed', { request, code, message }, true)
 }

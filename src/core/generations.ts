@@ -17,7 +17,7 @@ import { classOf, type RequestClass } from '../queue/classes.js'
 import type { JobData, JobQueue } from '../queue/job-queue.js'
 import type { RequestRecord, RequestStore, LedgerStore } from '../store/ports.js'
 import type { Dispatcher } from './dispatcher.js'
-import { requestEvent } from './events.js'
+import { cancelledUnstartedEvent } from './events.js'
 import type { JobRunner } from './job-runner.js'
 
 export type RequestState = RequestView['state']
@@ -218,7 +218,7 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     if (FINAL.has(row.state)) throw new BrokerError('not_cancellable')
     const cls = classOfRecord(row)
     if (await jobQueue.removeWaiting(cls.queue, id, row.userId)) {
-      if (await requests.end(id, 'cancelled')) await fanout.publish(id, requestEvent('cancelled', { request: id, text: '', tokens: 0, kudos: 0 }, true))
+      if (await requests.end(id, 'cancelled')) await fanout.publish(id, cancelledUnstartedEvent(id))
     } else if (!(await runner.cancel(id))) {
       // Held by a worker of another process: its process stops it.
       await deps.control.publish({ type: 'cancel', request: id })

@@ -20,7 +20,7 @@ import type { Metrics } from '../metrics.js'
 import { modelFor, type RequestClass } from '../queue/classes.js'
 import type { ClaimedJob, JobQueue } from '../queue/job-queue.js'
 import type { RequestStore } from '../store/ports.js'
-import { chunkEvent, failedEvent, queuedEvent, requestEvent } from './events.js'
+import { cancelledUnstartedEvent, chunkEvent, failedEvent, queuedEvent, requestEvent } from './events.js'
 import { FAIL_STREAK_LIMIT, recordFailure, recordSuccess, rememberFailed } from './fail-streak.js'
 import type { RunningJob, WorkerState } from './worker-link.js'
 
@@ -100,7 +100,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   async function endUnoffered(claimed: ClaimedJob): Promise<void> {
     const { request } = claimed.job.data
     await jobQueue.complete(claimed).catch(() => {})
-    if (await requests.end(request, 'cancelled')) publish(request, requestEvent('cancelled', { request, text: '', tokens: 0, kudos: 0 }, true))
+    if (await requests.end(request, 'cancelled')) publish(request, cancelledUnstartedEvent(request))
   }
 
   async function deliver(worker: WorkerState, claimed: ClaimedJob): Promise<boolean> {
@@ -175,7 +175,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     const { request, userId } = claimed.job.data
     if (!cancelledBeforeOffer.delete(request)) return
     if (await jobQueue.removeWaiting(claimed.queue, request, userId) && await requests.end(request, 'cancelled')) {
-      publish(request, requestEvent('cancelled', { request, text: '', tokens: 0, kudos: 0 }, true))
+      publish(request, cancelledUnstartedEvent(request))
     }
   }
 
