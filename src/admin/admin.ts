@@ -16,7 +16,7 @@ import { ANONYMOUS_ID } from '../economy/anonymous.js'
 import { parseKudos } from '../economy/amounts.js'
 import { BrokerError } from '../errors.js'
 import { awardEntry } from '../ledger/ledger.js'
-import type { AccountRecord, Actor, ActionFilter, AdminActionRecord, ModeratedWorker, Store, UserRecord } from '../store/ports.js'
+import type { AccountRecord, Actor, ActionFilter, ActionInput, AdminActionRecord, ModeratedWorker, Store, UserRecord } from '../store/ports.js'
 
 /** Who is acting, and the roles they act with (the operator on the database acts as an admin). */
 export interface ActingAs {
@@ -94,6 +94,15 @@ export function createAdmin(store: Pick<Store, 'accounts' | 'ledger' | 'moderati
 
   const input = (as: ActingAs, reason: string, details?: Record<string, unknown>) => ({ actor: as.actor, reason, at: now(), details })
 
+  /** A moderator's change to one worker (trust or pause), with its reason in the trail; the worker as it stands after. */
+  async function moderateWorker(as: ActingAs, name: string, reason: unknown, change: (workerId: number, why: ActionInput) => Promise<AdminActionRecord | null>) {
+    needRole(as, MODERATOR_ROLES)
+    const why = checkReason(reason)
+    const target = await worker(name)
+    const action = await change(target.id, input(as, why, { owner: target.owner }))
+    return { value: await worker(name), action }
+  }
+
   return {
     user,
     worker,
@@ -127,21 +136,9 @@ export function createAdmin(store: Pick<Store, 'accounts' | 'ledger' | 'moderati
       return { value: await user(target.id), action }
     },
 
-    async setTrusted(as, name, trusted, reason) {
-      needRole(as, MODERATOR_ROLES)
-      const why = checkReason(reason)
-      const target = await worker(name)
-      const action = await moderation.setTrusted(target.id, trusted, input(as, why, { owner: target.owner }))
-      return { value: await worker(name), action }
-    },
+    setTrusted: (as, name, trusted, reason) => moderateWorker(as, name, reason, (id, why) => moderation.setTrusted(id, trusted, why)),
 
-    async setPaused(as, name, paused, reason) {
-      needRole(as, MODERATOR_ROLES)
-      const why = checkReason(reason)
-      const target = await worker(name)
-      const action = await moderation.setPaused(target.id, paused, input(as, why, { owner: target.owner }))
-      return { value: await worker(name), action }
-    },
+    setPaused: (as, name, paused, reason) => moderateWorker(as, name, reason, (id, why) => moderation.setPaused(id, paused, why)),
 
     async award(as, ref, amount, memo) {
       needRole(as, MODERATOR_ROLES)
