@@ -167,9 +167,11 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     } catch (error) {
       if (!controller.signal.aborted) {
         const reason = (error as Error).message.slice(0, 500)
+        // No new job until the probe has looked at the backend: a dead one would fail it too.
+        if (!this.maintenanceOn) this.send({ type: 'maintenance', on: true })
         this.send({ type: 'fail', job: job.job, reason })
         this.emit('failed', { job: job.job, reason })
-        void this.checkBackend()
+        void this.checkBackend().then((up) => { if (up && !this.maintenanceOn) this.send({ type: 'maintenance', on: false }) })
       }
     } finally {
       this.running.delete(job.job)
@@ -183,16 +185,17 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
   }
 
   /** Probes the backend; a down one makes the worker leave until a probe says it is back. */
-  private async checkBackend(): Promise<void> {
-    if (this.probing || this.backendDown || this.stopped) return
+  private async checkBackend(): Promise<boolean> {
+    if (this.probing || this.backendDown || this.stopped) return !this.backendDown
     this.probing = true
     try {
       const result = await this.options.backend.probe(AbortSignal.timeout(10_000))
-      if (result.state === 'up' || this.stopped) return
+      if (result.state === 'up' || this.stopped) return true
       this.backendDown = true
       this.emit('backend', result)
       this.ws?.close(1000, 'backend down')
       void this.waitForBackend()
+      return false
     } finally {
       this.probing = false
     }
