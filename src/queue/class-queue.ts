@@ -3,8 +3,13 @@
  * processor that the broker drives by hand (non-blocking `getNextJob` when it has a free
  * volunteer for the class). The fetcher also runs BullMQ's stalled check, so every process
  * that has a class open helps bring back the jobs of a process that died.
+ *
+ * Both run on the process's one shared connection: a class costs no Redis connection, so
+ * requests for many classes (made-up model names, say) cannot use up Redis's clients. A
+ * BullMQ `Worker` opens a connection of its own for blocking fetches; the fetcher never
+ * blocks, so it is built without one.
  */
-import { Queue, Worker } from 'bullmq'
+import { createRedisBackend, Queue, Worker, type BackendFactory, type RedisQueueBackend } from 'bullmq'
 import type { RequestClass } from './classes.js'
 import type { JobData, JobQueueOptions } from './job-types.js'
 
@@ -17,6 +22,9 @@ export interface ClassQueue {
   usedAt: number
 }
 
+/** BullMQ's Redis backend on the given connection, with no dedicated blocking connection. */
+const withoutBlockingConnection: BackendFactory<RedisQueueBackend> = (name, opts) => createRedisBackend(name, opts)
+
 /** Opens a class's queue and fetcher under BullMQ's `prefix`; `onStalled` hears of each job the stalled check returns. */
 export function openClassQueue(cls: RequestClass, prefix: string, options: JobQueueOptions, onStalled: (jobId: string) => void): ClassQueue {
   const queue = new Queue<JobData>(cls.queue, { connection: options.redis, prefix })
@@ -27,14 +35,14 @@ export function openClassQueue(cls: RequestClass, prefix: string, options: JobQu
     lockDuration: options.lockMs,
     stalledInterval: options.lockMs,
     maxStalledCount: options.maxAttempts,
-  })
+  }, withoutBlockingConnection)
   fetcher.on('error', () => { /* connection errors surface through /health */ })
   fetcher.on('stalled', onStalled)
   void fetcher.startStalledCheckTimer().catch(() => {})
   return { cls, queue, fetcher, usedAt: performance.now() }
 }
 
-/** Closes a class's fetcher (its blocking connection) and queue, ignoring errors of a connection gone. */
+/** Closes a class's fetcher and queue (the shared connection stays open), ignoring errors of a connection gone. */
 export async function closeClassQueue({ queue, fetcher }: ClassQueue): Promise<void> {
   await fetcher.close(true).catch(() => {})
   await queue.close().catch(() => {})

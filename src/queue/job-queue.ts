@@ -25,7 +25,7 @@ import { WaitingIndex } from './waiting-index.js'
 export type { Head } from './queue-reads.js'
 export type { ClaimedJob, JobData, JobQueueEvents, JobQueueOptions } from './job-types.js'
 
-/** An open class queue with nothing in it for this long is closed (its fetcher holds a Redis connection). */
+/** An open class queue with nothing in it for this long is closed (it holds timers and a registry entry). */
 const IDLE_CLOSE_MS = 30_000
 
 export class JobQueue extends EventEmitter<JobQueueEvents> {
@@ -88,8 +88,8 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
   }
 
   /**
-   * Closes the queues of classes that have held no job for a while, so that made-up model
-   * names cannot pile up Redis connections. A closed class reopens when a job comes for it.
+   * Closes the queues of classes that have held no job for a while, so that classes used
+   * once do not pile up stalled-check timers and registry entries. A closed class reopens when a job comes for it.
    */
   async closeIdle(now = performance.now()): Promise<number> {
     const idle = [...this.queues.values()].filter((entry) => now - entry.usedAt > IDLE_CLOSE_MS)
@@ -109,7 +109,7 @@ export class JobQueue extends EventEmitter<JobQueueEvents> {
     return closed
   }
 
-  /** Open queues (each holds one Redis connection for its fetcher). */
+  /** Open queues (they share the one connection). */
   get openQueues(): number {
     return this.queues.size
   }
