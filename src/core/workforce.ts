@@ -12,6 +12,7 @@ import type { WorkerRecord, WorkerStore } from '../store/ports.js'
 import { BrokerError } from '../errors.js'
 import type { JobRunner } from './job-runner.js'
 import { WorkerState, type WorkerLink } from './worker-link.js'
+import { checkWorkerName } from './worker-names.js'
 export type { Ready } from './worker-link.js'
 import type { Static } from '@sinclair/typebox'
 
@@ -80,6 +81,7 @@ export function createWorkforce(deps: WorkforceDeps): Workforce {
     const principal = worker.link.principal
     const { name } = message
     if (principal.suspended || deps.isSuspended(principal.userId)) throw new BrokerError('user_suspended')
+    checkWorkerName(name)
     const row = await deps.workers.register(name, principal.userId, Date.now())
     const unknown: string[] = []
     const preferred = [principal.userId]
