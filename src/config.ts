@@ -50,6 +50,8 @@ export interface LimitsConfig {
   readonly requestTtlSeconds: number
   /** WebSocket connections allowed per client IP. */
   readonly connectionsPerIp: number
+  /** Time a client has to send a whole HTTP request (headers and body), in ms. */
+  readonly httpRequestTimeoutMs: number
   /** WebSocket upgrades per second per client IP (a burst of twice that is allowed). */
   readonly upgradesPerSecond: number
   /** Characters of generated text one job may relay and keep. */
@@ -251,6 +253,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       sendBufferBytes: int(env, 'SEND_BUFFER_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
       requestTtlSeconds: num(env, 'REQUEST_TTL_SECONDS', 600, 1, 7 * 86400),
       connectionsPerIp: int(env, 'CONNECTIONS_PER_IP', 200, 1, 10_000_000),
+      httpRequestTimeoutMs: Math.round(num(env, 'HTTP_REQUEST_TIMEOUT_SECONDS', 30, 0.1, 3600) * 1000),
       upgradesPerSecond: num(env, 'UPGRADES_PER_SECOND', 50, 0.1, 1e6),
       maxJobTextChars: int(env, 'MAX_JOB_TEXT_CHARS', 1_048_576, 1, 1_000_000_000),
       registrationsPerMinute: int(env, 'REGISTRATIONS_PER_MINUTE', 30, 1, 1_000_000),

@@ -64,6 +64,13 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
     trustProxy: false,
     return503OnClosing: true,
     forceCloseConnections: true,
+    // A client that trickles its headers or body is cut off instead of holding the
+    // connection: the clock stops once the request has arrived (a long poll may wait longer).
+    requestTimeout: config.limits.httpRequestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(10_000, config.limits.httpRequestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, config.limits.httpRequestTimeoutMs / 4)),
+    },
   })
 
   // Bodies are validated strictly (no coercion, no silently dropped fields); query strings

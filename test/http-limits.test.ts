@@ -1,0 +1,56 @@
+/**
+ * HTTP request timeouts against a real broker: a client that trickles its body is cut off
+ * after HTTP_REQUEST_TIMEOUT_SECONDS instead of holding the connection, while a long poll
+ * whose request has arrived may wait longer than that and still answers.
+ */
+import net from 'node:net'
+import t from 'tap'
+import { api, registerUser, sleep, startBroker, startTestRedis } from './helpers/harness.js'
+
+const BRIDGE = { name: 'timeout-bridge', models: ['demo/tiny'], max_length: 80, max_context_length: 1024, bridge_agent: 'KoboldAI Bridge:10:https://example.org', softprompts: [], priority_usernames: [] }
+
+/** Opens a raw connection, sends headers announcing a body, then a byte every `everyMs`; resolves with how long the server kept it open (or null if still open after `giveUpMs`). */
+async function trickle(url: string, everyMs: number, giveUpMs: number): Promise<{ openMs: number | null; answer: string }> {
+  const { hostname, port } = new URL(url)
+  const socket = net.connect(Number(port), hostname)
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+  const started = Date.now()
+  let answer = ''
+  socket.on('data', (data) => { answer += data.toString() })
+  socket.on('error', () => {})
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - started)))
+  socket.write(`POST /v1/users HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`)
+  const timer = setInterval(() => { if (!socket.destroyed) socket.write(' ') }, everyMs)
+  const openMs = await Promise.race([closed, sleep(giveUpMs).then(() => null)])
+  clearInterval(timer)
+  socket.destroy()
+  return { openMs, answer }
+}
+
+t.test('a trickling request body is cut off after the request timeout', async (t) => {
+  const redis = await startTestRedis(t)
+  const { url } = await startBroker(t, { redis, env: { HTTP_REQUEST_TIMEOUT_SECONDS: '1' } })
+  const { openMs, answer } = await trickle(url, 200, 8000)
+  t.not(openMs, null, 'the server closed the connection while bytes were still arriving')
+  t.ok(openMs !== null && openMs < 4000, `closed within the timeout and one check (${openMs} ms)`)
+  t.match(answer, /^HTTP\/1\.1 408/, 'answered 408 Request Timeout')
+  // A request that arrives whole is served as before.
+  t.equal((await api(url, 'GET', '/health')).status, 200)
+})
+
+t.test('a long poll whose request has arrived may outlast the request timeout', async (t) => {
+  const redis = await startTestRedis(t)
+  const { url } = await startBroker(t, { redis, env: { HTTP_REQUEST_TIMEOUT_SECONDS: '1', HORDE_API_POP_WAIT_SECONDS: '2.5' } })
+  const owner = await registerUser(url, 'timeout-owner')
+  const started = Date.now()
+  const answer = await api(url, 'POST', '/api/v2/generate/text/pop', { key: owner.key, body: BRIDGE })
+  const waited = Date.now() - started
+  t.equal(answer.status, 200, 'the pop answers after its wait')
+  t.equal(answer.body.id, null, 'with no job')
+  t.ok(waited >= 2400, `held for the pop wait, past the 1 s request timeout (${waited} ms)`)
+})
+
+t.test('the setting is bounded', async (t) => {
+  const redis = await startTestRedis(t)
+  await t.rejects(startBroker(t, { redis, env: { HTTP_REQUEST_TIMEOUT_SECONDS: '0' } }), /HTTP_REQUEST_TIMEOUT_SECONDS/)
+})
