@@ -1,4 +1,5 @@
 /** The parsers every setting goes through: each names its variable in the error it throws. */
+import { isIP } from 'node:net'
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, detail: string) {
@@ -67,4 +68,23 @@ export function adminUsers(env: Env): string[] {
     }
   }
   return [...new Set(names)]
+}
+
+/**
+ * `TRUST_PROXY=127.0.0.1, 10.0.0.0/8`: the proxies whose `X-Forwarded-For` names the client,
+ * as addresses or CIDR ranges. Empty (the default): the TCP peer is the client. "Everyone"
+ * is not accepted: on a broker reachable without the proxy, any client could claim any address.
+ */
+export function trustedProxies(env: Env): string[] {
+  const entries = (env.TRUST_PROXY ?? '').split(',').map((entry) => entry.trim()).filter(Boolean)
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/')
+    const family = isIP(address ?? '')
+    const maxBits = family === 6 ? 128 : 32
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits)
+    if (family === 0 || !okBits || extra !== undefined) {
+      throw new ConfigError('TRUST_PROXY', `expected proxy addresses or CIDR ranges separated by commas, got ${JSON.stringify(entry)}`)
+    }
+  }
+  return [...new Set(entries)]
 }

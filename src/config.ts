@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import type { CreditLines } from './economy/payment.js'
-import { adminUsers, ConfigError, creditLine, int, num, oneOf, url, type Env } from './config-parse.js'
+import { adminUsers, ConfigError, creditLine, int, num, oneOf, trustedProxies, url, type Env } from './config-parse.js'
 
 export { ConfigError }
 
@@ -108,6 +108,8 @@ export const OAUTH_DEFAULTS: Record<OAuthProviderName, Pick<OAuthProviderConfig,
 export interface WebConfig {
   /** Key that signs session and login cookies. Random per process when unset and no provider is configured. */
   readonly sessionSecret: string
+  /** Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client; empty: none. */
+  readonly trustProxy: readonly string[]
   /** How long a login lasts, in seconds. */
   readonly sessionMaxAgeSeconds: number
   /** Seconds between two status pushes on `/v1/status/live`. */
@@ -279,6 +281,7 @@ function webConfig(env: Env): WebConfig {
   const oauth = oauthProviders(env)
   return {
     sessionSecret: sessionSecret(env, Object.keys(oauth).length > 0),
+    trustProxy: trustedProxies(env),
     sessionMaxAgeSeconds: int(env, 'SESSION_MAX_AGE_SECONDS', 30 * 86400, 60, 365 * 86400),
     statusPushSeconds: num(env, 'STATUS_PUSH_SECONDS', 2, 0.05, 3600),
     oauth,

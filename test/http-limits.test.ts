@@ -54,3 +54,33 @@ t.test('the setting is bounded', async (t) => {
   const redis = await startTestRedis(t)
   await t.rejects(startBroker(t, { redis, env: { HTTP_REQUEST_TIMEOUT_SECONDS: '0' } }), /HTTP_REQUEST_TIMEOUT_SECONDS/)
 })
+
+t.test('TRUST_PROXY: a named proxy\'s X-Forwarded-For is the client address; otherwise the header is ignored', async (t) => {
+  const body = { prompt: 'p', models: ['later/model'] }
+  const from = (url: string, address: string) => api(url, 'POST', '/v1/generate', { body, headers: { 'x-forwarded-for': address } })
+  const env = { MAX_ACTIVE_ANON_PER_IP: '1', SUBMITS_PER_SECOND: '100' }
+  const redis = await startTestRedis(t)
+
+  const behind = await startBroker(t, { redis, env: { ...env, TRUST_PROXY: '127.0.0.1' } })
+  t.equal((await from(behind.url, '203.0.113.1')).status, 202, 'the first address submits')
+  const again = await from(behind.url, '203.0.113.1')
+  t.equal(again.status, 429, 'the same address is capped')
+  t.equal(again.body.error.code, 'too_many_active')
+  t.equal((await from(behind.url, '203.0.113.2')).status, 202, 'another address behind the proxy has its own cap')
+  await behind.close()
+
+  const direct = await startBroker(t, { redis, env })
+  t.equal((await from(direct.url, '203.0.113.1')).status, 202)
+  const claimed = await from(direct.url, '203.0.113.2')
+  t.equal(claimed.status, 429, 'without TRUST_PROXY a claimed address counts as the TCP peer')
+  t.equal(claimed.body.error.code, 'too_many_active')
+})
+
+t.test('TRUST_PROXY takes addresses and CIDR ranges only', async (t) => {
+  const redis = await startTestRedis(t)
+  for (const bad of ['true', '*', '1.2.3.4/40', 'proxy.example', '10.0.0.0/8/1']) {
+    await t.rejects(startBroker(t, { redis, env: { TRUST_PROXY: bad } }), /TRUST_PROXY/, `refuses ${bad}`)
+  }
+  const ok = await startBroker(t, { redis, env: { TRUST_PROXY: '10.0.0.0/8, ::1, 127.0.0.1' } })
+  t.same(ok.config.web.trustProxy, ['10.0.0.0/8', '::1', '127.0.0.1'])
+})

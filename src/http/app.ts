@@ -61,7 +61,8 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   const app = Fastify({
     loggerInstance: services.log as unknown as FastifyBaseLogger,
     bodyLimit: config.limits.maxFrameBytes,
-    trustProxy: false,
+    // request.ip (every per-address limit) is the TCP peer unless it is a proxy named in TRUST_PROXY.
+    trustProxy: config.web.trustProxy.length > 0 ? [...config.web.trustProxy] : false,
     return503OnClosing: true,
     forceCloseConnections: true,
     // A client that trickles its headers or body is cut off instead of holding the
