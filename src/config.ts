@@ -58,6 +58,8 @@ export interface LimitsConfig {
   readonly maxJobTextChars: number
   /** Accounts one address may register per minute. */
   readonly registrationsPerMinute: number
+  /** Login attempts (key login, OAuth start and callback, account link) per address per minute. */
+  readonly loginsPerMinute: number
 }
 
 export interface BotConfig {
@@ -259,6 +261,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       upgradesPerSecond: num(env, 'UPGRADES_PER_SECOND', 50, 0.1, 1e6),
       maxJobTextChars: int(env, 'MAX_JOB_TEXT_CHARS', 1_048_576, 1, 1_000_000_000),
       registrationsPerMinute: int(env, 'REGISTRATIONS_PER_MINUTE', 30, 1, 1_000_000),
+      loginsPerMinute: int(env, 'LOGINS_PER_MINUTE', 20, 1, 1_000_000),
     },
     bot: {
       commandsPerSecond: num(env, 'BOT_COMMANDS_PER_SECOND', 50, 0.01, 1e6),

@@ -84,3 +84,20 @@ t.test('TRUST_PROXY takes addresses and CIDR ranges only', async (t) => {
   const ok = await startBroker(t, { redis, env: { TRUST_PROXY: '10.0.0.0/8, ::1, 127.0.0.1' } })
   t.same(ok.config.web.trustProxy, ['10.0.0.0/8', '::1', '127.0.0.1'])
 })
+
+t.test('login routes are rate limited per address (LOGINS_PER_MINUTE)', async (t) => {
+  const redis = await startTestRedis(t)
+  const { url } = await startBroker(t, { redis, env: { LOGINS_PER_MINUTE: '3' } })
+  const keyLogin = () => fetch(`${url}/login/key`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'key=not-a-key&next=%2F' })
+  const first = [await keyLogin(), await keyLogin(), await keyLogin()]
+  t.ok(first.every((r) => r.status !== 429), `three key logins are answered (${first.map((r) => r.status).join(', ')})`)
+  const fourth = await keyLogin()
+  t.equal(fourth.status, 429, 'the fourth in the minute is refused')
+  t.match(await fourth.text(), /too_many_requests|Rate limit|Too many/i, 'with the rate-limit error')
+
+  const callback = () => fetch(`${url}/auth/github/callback?code=x&state=y`, { redirect: 'manual' })
+  const callbacks = [await callback(), await callback(), await callback()]
+  t.ok(callbacks.every((r) => r.status !== 429), `OAuth callbacks are answered (${callbacks.map((r) => r.status).join(', ')})`)
+  t.equal((await callback()).status, 429, 'the OAuth callback is limited too')
+  t.equal((await fetch(`${url}/health`)).status, 200, 'other routes are not')
+})

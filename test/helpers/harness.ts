@@ -87,6 +87,7 @@ export async function startBroker(t: TestLike, options: { redis: RedisServer; en
     LOG_LEVEL: 'silent',
     // Tests register many users from one address.
     REGISTRATIONS_PER_MINUTE: '100000',
+    LOGINS_PER_MINUTE: '100000',
     ...database,
     ...options.env,
   })

@@ -53,6 +53,7 @@ export interface BrokerProcessOptions {
 export const FAULT_ENV: Record<string, string> = {
   LOG_LEVEL: 'warn',
   REGISTRATIONS_PER_MINUTE: '100000',
+  LOGINS_PER_MINUTE: '100000',
   JOB_LOCK_SECONDS: '1.5',
   RECONCILE_SECONDS: '1',
   HEARTBEAT_SECONDS: '2',

@@ -127,10 +127,10 @@ export async function registerOAuthRoutes(app: FastifyInstance, services: Servic
     return reply.redirect(uri, 303)
   }
 
-  app.get<{ Params: { provider: string }; Querystring: { next?: string } }>('/auth/:provider/login', { schema: { hide: true } }, async (request, reply) =>
+  app.get<{ Params: { provider: string }; Querystring: { next?: string } }>('/auth/:provider/login', { schema: { hide: true }, config: { rateLimit: loginLimit(services) } }, async (request, reply) =>
     begin(request, reply, request.params.provider, 'login', safeNext(request.query.next)))
 
-  app.get<{ Params: { provider: string }; Querystring: Record<string, string | undefined> }>('/auth/:provider/callback', { schema: { hide: true } }, async (request, reply) => {
+  app.get<{ Params: { provider: string }; Querystring: Record<string, string | undefined> }>('/auth/:provider/callback', { schema: { hide: true }, config: { rateLimit: loginLimit(services) } }, async (request, reply) => {
     const provider = isProvider(request.params.provider) ? request.params.provider : undefined
     const namespace = provider && namespaces.get(provider)
     if (!provider || !namespace) throw new BrokerError('unknown_provider')
@@ -165,4 +165,9 @@ export async function registerOAuthRoutes(app: FastifyInstance, services: Servic
   })
 
   return { providers: [...namespaces.keys()], begin }
+}
+
+/** The rate limit of every way in (key login, OAuth start and callback, account link): per address, across processes. */
+export function loginLimit(services: Services) {
+  return { max: services.config.limits.loginsPerMinute, timeWindow: 60_000, keyGenerator: (request: FastifyRequest) => `login:${request.ip}` }
 }

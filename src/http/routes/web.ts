@@ -24,7 +24,7 @@ import { modelRows } from '../../web/horde-view.js'
 import { toBrokerError } from '../error-answer.js'
 import { createFlash } from '../flash.js'
 import type { Sessions } from '../session.js'
-import { registerOAuthRoutes } from './oauth.js'
+import { loginLimit, registerOAuthRoutes } from './oauth.js'
 import { registerHordePages } from './pages.js'
 
 /** A parsed form: repeated fields become arrays. */
@@ -142,7 +142,7 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
 
     // A way in without an OAuth provider: a key of the `all` scope opens a browser session
     // (a narrower key would give the session more than the key may do).
-    app.post<{ Body: FormBody }>('/login/key', { schema: { hide: true } }, async (request, reply) => {
+    app.post<{ Body: FormBody }>('/login/key', { schema: { hide: true }, config: { rateLimit: loginLimit(services) } }, async (request, reply) => {
       const next = safeNext(field(request.body, 'next'))
       let principal
       try {
@@ -267,7 +267,7 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
       }
     })
 
-    app.post<{ Params: { provider: string } }>('/account/link/:provider', { schema: { hide: true } }, async (request, reply) => {
+    app.post<{ Params: { provider: string } }>('/account/link/:provider', { schema: { hide: true }, config: { rateLimit: loginLimit(services) } }, async (request, reply) => {
       const user = pageUser(request, reply)
       if (!user) return reply
       return oauth.begin(request, reply, request.params.provider, 'link', '/account')
