@@ -95,3 +95,19 @@ t.test('awards need a moderator and mint kudos', async (t) => {
   t.equal(ledger.body.entries[0].kind, 'award')
   t.equal(ledger.body.entries[0].memo, 'docs')
 })
+
+t.test('a key without the read scope does not read the account', async (t) => {
+  const redis = await startTestRedis(t)
+  const { url } = await startBroker(t, { redis })
+  const alice = await registerUser(url, 'alice-narrow')
+  const make = async (scopes: string[]) => (await api(url, 'POST', '/v1/users/me/keys', { key: alice.key, body: { name: scopes.join('-'), scopes } })).body.apikey as string
+  for (const scopes of [['transfer'], ['work'], ['generate']]) {
+    const answer = await api(url, 'GET', '/v1/users/me', { key: await make(scopes) })
+    t.equal(answer.status, 403, `a ${scopes.join(',')} key is refused`)
+    t.equal(answer.body.error.code, 'insufficient_scope')
+  }
+  const reader = await api(url, 'GET', '/v1/users/me', { key: await make(['read', 'transfer']) })
+  t.equal(reader.status, 200, 'a key with read reads it')
+  t.equal(reader.body.username, 'alice-narrow')
+  t.equal((await api(url, 'GET', '/v1/users/me')).body.anonymous, true, 'anonymous callers still read the shared account')
+})

@@ -39,6 +39,8 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
     },
   }, async (request) => {
     const principal = request.principal
+    // A narrow key (a tip bot's `transfer` key, a worker's `work` key) does not read the account.
+    if (!principal.anonymous && !principal.scopes.has('read')) throw new BrokerError('insufficient_scope', 'This API key lacks the read scope')
     const user = await accounts.byId(principal.userId)
     if (!user) throw new BrokerError('unknown_user')
     const account = await ledger.account(user.id)
