@@ -52,6 +52,8 @@ export interface LimitsConfig {
   readonly connectionsPerIp: number
   /** Time a client has to send a whole HTTP request (headers and body), in ms. */
   readonly httpRequestTimeoutMs: number
+  /** TCP connections per client address, HTTP and WebSocket together (a trusted proxy is not counted). */
+  readonly httpConnectionsPerIp: number
   /** WebSocket upgrades per second per client IP (a burst of twice that is allowed). */
   readonly upgradesPerSecond: number
   /** Characters of generated text one job may relay and keep. */
@@ -257,6 +259,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       sendBufferBytes: int(env, 'SEND_BUFFER_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
       requestTtlSeconds: num(env, 'REQUEST_TTL_SECONDS', 600, 1, 7 * 86400),
       connectionsPerIp: int(env, 'CONNECTIONS_PER_IP', 200, 1, 10_000_000),
+      httpConnectionsPerIp: int(env, 'HTTP_CONNECTIONS_PER_IP', 300, 1, 10_000_000),
       httpRequestTimeoutMs: Math.round(num(env, 'HTTP_REQUEST_TIMEOUT_SECONDS', 30, 0.1, 3600) * 1000),
       upgradesPerSecond: num(env, 'UPGRADES_PER_SECOND', 50, 0.1, 1e6),
       maxJobTextChars: int(env, 'MAX_JOB_TEXT_CHARS', 1_048_576, 1, 1_000_000_000),

@@ -101,3 +101,37 @@ t.test('login routes are rate limited per address (LOGINS_PER_MINUTE)', async (t
   t.equal((await callback()).status, 429, 'the OAuth callback is limited too')
   t.equal((await fetch(`${url}/health`)).status, 200, 'other routes are not')
 })
+
+async function openSocket(url: string): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> {
+  const { hostname, port } = new URL(url)
+  const socket = net.connect(Number(port), hostname)
+  let text = ''
+  socket.on('data', (data) => { text += data.toString() })
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+  return { socket, received: () => text, closed }
+}
+
+t.test('HTTP_CONNECTIONS_PER_IP: idle connections from one address are capped; a trusted proxy is not', async (t) => {
+  const redis = await startTestRedis(t)
+  const { url } = await startBroker(t, { redis, env: { HTTP_CONNECTIONS_PER_IP: '3' } })
+  const held = [await openSocket(url), await openSocket(url), await openSocket(url)]
+  const fourth = await openSocket(url)
+  await Promise.race([fourth.closed, sleep(3000)])
+  t.match(fourth.received(), /^HTTP\/1\.1 429/, 'the fourth connection is answered 429')
+  t.match(fourth.received(), /"code":"too_many_connections"/, 'with the coded error')
+  t.ok(fourth.socket.destroyed || fourth.received() !== '', 'and closed')
+  for (const { socket } of held) t.notOk(socket.destroyed, 'the first three stay open')
+  held[0]!.socket.destroy()
+  await held[0]!.closed
+  await sleep(50)
+  const again = await api(url, 'GET', '/health')
+  t.equal(again.status, 200, 'a closed connection gives its slot back')
+  for (const { socket } of held) socket.destroy()
+
+  const behind = await startBroker(t, { redis, env: { HTTP_CONNECTIONS_PER_IP: '2', TRUST_PROXY: '127.0.0.1' } })
+  const many = [await openSocket(behind.url), await openSocket(behind.url), await openSocket(behind.url)]
+  t.equal((await api(behind.url, 'GET', '/health')).status, 200, 'the trusted proxy holds more connections than the cap')
+  for (const { socket } of many) socket.destroy()
+})

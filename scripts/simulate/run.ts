@@ -77,7 +77,7 @@ export async function runPolicy(scenario: Scenario, policy: Policy, onProgress: 
   try {
     const config = loadConfig({
       PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, REDIS_URL: redis.url, LOG_LEVEL: 'silent',
-      REGISTRATIONS_PER_MINUTE: '1000000', LOGINS_PER_MINUTE: '1000000', SUBMITS_PER_SECOND: '1000', MAX_ACTIVE_ANON_PER_IP: '100000',
+      REGISTRATIONS_PER_MINUTE: '1000000', LOGINS_PER_MINUTE: '1000000', HTTP_CONNECTIONS_PER_IP: '1000000', SUBMITS_PER_SECOND: '1000', MAX_ACTIVE_ANON_PER_IP: '100000',
       MAX_ACTIVE_PER_USER: '100000', CONNECTIONS_PER_IP: '100000', UPGRADES_PER_SECOND: '100000', SQLITE_SYNCHRONOUS: 'NORMAL',
       ...scenario.env, ...policy.env,
     })

@@ -7,6 +7,7 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
 import fastifyWebsocket from '@fastify/websocket'
 import fastifyRateLimit from '@fastify/rate-limit'
+import { capConnections } from './connection-cap.js'
 import { BrokerError } from '../errors.js'
 import { toBrokerError } from './error-answer.js'
 import { SCOPES, type Principal, type Scope } from '../accounts/accounts.js'
@@ -73,6 +74,7 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
       connectionsCheckingInterval: Math.min(30_000, Math.max(100, config.limits.httpRequestTimeoutMs / 4)),
     },
   })
+  capConnections(app.server, config.limits.httpConnectionsPerIp, config.web.trustProxy)
 
   // Bodies are validated strictly (no coercion, no silently dropped fields); query strings
   // and path parameters are text by nature and are coerced to their declared types.
