@@ -1,17 +1,12 @@
 /**
  * TCP connections per client address, HTTP and WebSocket alike, counted as they are
- * accepted: past the cap the connection gets a `429 too_many_connections` answer and is
- * closed before any of its bytes are parsed, so one address cannot hold the server's
+ * accepted: past the cap the connection is answered `429 too_many_connections` at once and
+ * closed, without waiting for a request on it, so one address cannot hold the server's
  * sockets with idle or trickling connections. A trusted proxy (TRUST_PROXY) carries many
  * clients' connections and is not capped; its clients' own limits apply per request.
  */
 import { BlockList, isIPv6, type Server, type Socket } from 'node:net'
 import { ERRORS } from '../errors.js'
-
-export interface ConnectionCap {
-  /** Open connections from `address` (for tests and status). */
-  count(address: string): number
-}
 
 function proxyList(proxies: readonly string[]): BlockList {
   const list = new BlockList()
@@ -29,19 +24,18 @@ function refusal(): string {
   return `HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
 }
 
-export function capConnections(server: Server, perAddress: number, trustedProxies: readonly string[]): ConnectionCap {
+export function capConnections(server: Server, perAddress: number, trustedProxies: readonly string[]): void {
   const open = new Map<string, number>()
   const proxies = proxyList(trustedProxies)
   const answer = refusal()
   const isProxy = (address: string) => proxies.check(address, isIPv6(address) ? 'ipv6' : 'ipv4')
   server.prependListener('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? ''
-    if (address === '' || (trustedProxies.length > 0 && isProxy(address))) return
+    if (address === '' || isProxy(address)) return
     const count = (open.get(address) ?? 0) + 1
     if (count > perAddress) {
-      // Refused before the HTTP parser sees a byte; the answer is the error table's.
-      socket.end(answer)
-      socket.destroySoon?.()
+      // The answer is the error table's; the socket is gone once it is sent (or after 1 s).
+      socket.end(answer, () => socket.destroy())
       setTimeout(() => socket.destroy(), 1000).unref()
       return
     }
@@ -52,5 +46,4 @@ export function capConnections(server: Server, perAddress: number, trustedProxie
       else open.set(address, left)
     })
   })
-  return { count: (address) => open.get(address) ?? 0 }
 }
