@@ -18,6 +18,7 @@ export function createMetrics() {
     botsConnected: new Gauge({ name: 'horde_bots_connected', help: 'Bot sockets connected to this process', registers: [registry] }),
     waitingRequests: new Gauge({ name: 'horde_waiting_requests', help: 'Requests waiting in the queue, by model', labelNames: ['model'] as const, registers: [registry] }),
     dispatchSeconds: new Histogram({ name: 'horde_dispatch_seconds', help: 'Submit to job pushed to a worker', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [registry] }),
+    fastDispatches: new Counter({ name: 'horde_fast_dispatch_total', help: 'New requests that took the dispatch fast path, by what its claim took: the new job, an older one, or none', labelNames: ['claimed'] as const, registers: [registry] }),
     firstTokenSeconds: new Histogram({ name: 'horde_time_to_first_token_seconds', help: 'Submit to first chunk relayed', buckets: [0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [registry] }),
     tokensRelayed: new Counter({ name: 'horde_chunks_relayed_total', help: 'Chunks relayed from workers', registers: [registry] }),
     jobs: new Counter({ name: 'horde_jobs_total', help: 'Jobs ended, by outcome', labelNames: ['outcome'] as const, registers: [registry] }),

@@ -154,7 +154,7 @@ export function createCore(deps: CoreDeps): Core {
   const uptimePayer = createUptimePayer({ workers: store.workers, models, tracker: workforce.uptime, kudos: config.kudos, online: () => workforce.online, log: warn })
   const generations = createGenerations({
     requests: store.requests, ledger: store.ledger, jobQueue, dispatcher, runner, fanout, control,
-    limits: config.limits, wallNow, closing: () => closing, isSuspended,
+    limits: config.limits, metrics, wallNow, closing: () => closing, isSuspended,
   })
   const positions = createPositionFeed({ fanout, standing: generations.standing, eta: dispatcher.eta, log: warn })
   const recovery = createRecovery({

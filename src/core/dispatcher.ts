@@ -39,6 +39,15 @@ export interface Dispatcher {
   /** A job was added to or returned to `queue`; `local` ones are announced to other processes too. */
   jobAvailable(queue: string, local: boolean): void
   workerFree(worker: WorkerState): void
+  /** Could a worker of ours take a job of this class now? (Then a new submission takes the fast path.) */
+  hasFree(cls: RequestClass): boolean
+  /**
+   * The fast path for a new job: `add` is called and, when a free worker of ours serves its
+   * class, the claim for that worker is sent right behind it on the same connection, so the
+   * worker usually has the job after one round trip. Resolves with what `add` returned and
+   * the request whose job the claim took (the new one, or an older head), or null.
+   */
+  addAndClaim<T>(cls: RequestClass, add: () => Promise<T>): Promise<{ added: T; claimed: string | null }>
   isPossible(cls: RequestClass): Promise<boolean>
   /** Is there a worker other than `worker` (in any process) that serves `cls` and takes jobs now? */
   othersCanServe(worker: WorkerState, cls: RequestClass): Promise<boolean>
@@ -124,6 +133,38 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       }
     }
     return undefined
+  }
+
+  /** A free worker of ours for a new job of `cls`, round-robin (nobody has failed a new job, so no head is avoided). */
+  function freeFor(cls: RequestClass): WorkerState | undefined {
+    if (closed || paused) return undefined
+    for (const worker of workers) {
+      if (worker.free > 0 && worker.info && canServe(worker.info, cls)) {
+        workers.delete(worker)
+        workers.add(worker)
+        return worker
+      }
+    }
+    return undefined
+  }
+
+  async function addAndClaim<T>(cls: RequestClass, add: () => Promise<T>): Promise<{ added: T; claimed: string | null }> {
+    const worker = freeFor(cls)
+    if (!worker) return { added: await add(), claimed: null }
+    worker.reserved++
+    let results: [PromiseSettledResult<T>, PromiseSettledResult<ClaimedJob | undefined>]
+    try {
+      // Both are written to the one connection in this order: Redis runs the claim after the add.
+      results = await Promise.allSettled([add(), jobQueue.claim(cls.queue)])
+    } finally {
+      worker.reserved--
+    }
+    const [added, claim] = results
+    const claimed = claim.status === 'fulfilled' ? claim.value : undefined
+    // Whatever the claim took is the best job this worker can serve: it gets it even if the add failed.
+    if (claimed) void deliver(worker, claimed).catch(deps.log)
+    if (added.status === 'rejected') throw added.reason
+    return { added: added.value, claimed: claimed?.job.id ?? null }
   }
 
   /** Claims jobs of `queue` for free workers of ours until one of the two runs out. */
@@ -239,6 +280,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     workerFree(worker) {
       void pumpWorker(worker)
     },
+    hasFree(cls) {
+      if (closed || paused) return false
+      for (const worker of workers) if (worker.free > 0 && worker.info && canServe(worker.info, cls)) return true
+      return false
+    },
+    addAndClaim,
     othersCanServe,
     async isPossible(cls) {
       for (const worker of workers) if (worker.info && worker.moderatorPause === null && canServe(worker.info, cls)) return true

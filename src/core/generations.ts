@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import type { Principal } from '../accounts/accounts.js'
 import type { Fanout, ControlBus, EventListener, PositionedEvent, Subscription } from '../cluster/ports.js'
 import type { LimitsConfig } from '../config.js'
+import type { Metrics } from '../metrics.js'
 import { priorityForBalance } from '../economy/priority.js'
 import { BrokerError } from '../errors.js'
 import { toKudos } from '../economy/amounts.js'
@@ -15,7 +16,7 @@ import type { GenerateBody } from '../protocol/client.js'
 import type { RequestView } from '../protocol/views.js'
 import { classOf, type RequestClass } from '../queue/classes.js'
 import type { JobData, JobQueue } from '../queue/job-queue.js'
-import type { RequestRecord, RequestStore, LedgerStore } from '../store/ports.js'
+import type { AcceptOptions, NewRequest, RequestRecord, RequestStore, LedgerStore } from '../store/ports.js'
 import type { Dispatcher } from './dispatcher.js'
 import { cancelledUnstartedEvent } from './events.js'
 import type { JobRunner } from './job-runner.js'
@@ -71,6 +72,7 @@ export interface GenerationsDeps {
   fanout: Fanout
   control: ControlBus
   limits: LimitsConfig
+  metrics: Pick<Metrics, 'fastDispatches'>
   wallNow(): number
   /** True once the broker drains: nothing new is accepted. */
   closing(): boolean
@@ -149,12 +151,18 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     // client can neither replay nor discover another's request.
     const storedKey = key === undefined ? null : principal.anonymous ? `${address}|${key}` : key
 
+    const record = { id: newRequestId(now), userId: principal.userId, prompt: body.prompt, params, clientIp: address, createdAt: now, idempotencyKey: storedKey }
+    const cap = { cap: principal.anonymous ? limits.maxActiveAnonymousPerIp : limits.maxActivePerUser, perAddress: principal.anonymous }
+    const jobData = (id: string): JobData => ({
+      request: id, userId: principal.userId, prompt: body.prompt, models: cls.models,
+      max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {}, submittedAt: now, classKey: cls.key,
+    })
+    // A retry must find the first request, so a keyed submission always commits first.
+    if (key === undefined && dispatcher.hasFree(cls)) return submitFast(record, cap, cls, jobData(record.id))
+
     // Recorded before it is acknowledged (and before it is queued): the database knows
     // every accepted request. The active-request cap is checked in the same transaction.
-    const accepted = await requests.accept(
-      { id: newRequestId(now), userId: principal.userId, prompt: body.prompt, params, clientIp: address, createdAt: now, idempotencyKey: storedKey },
-      { cap: principal.anonymous ? limits.maxActiveAnonymousPerIp : limits.maxActivePerUser, perAddress: principal.anonymous },
-    )
+    const accepted = await requests.accept(record, cap)
     const { id } = accepted
     if (accepted.replayed) {
       // A retry of a submission that was accepted: nothing is queued twice (reconciliation
@@ -163,15 +171,50 @@ export function createGenerations(deps: GenerationsDeps): Generations {
       return { id, cls, priority: 0, isPossible: current.is_possible ?? true, position: current.position ?? null, eta: null, replayed: true }
     }
     const priority = priorityForBalance(accepted.balance)
-    const data: JobData = {
-      request: id, userId: principal.userId, prompt: body.prompt, models: cls.models,
-      max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {}, submittedAt: now, classKey: cls.key,
-    }
+    const data = jobData(id)
     await jobQueue.ensureClass(cls)
     // One round trip before dispatch: the position is counted alongside the add, not after it.
     const [position, isPossible] = await Promise.all([jobQueue.addWithPosition(cls, data, priority), dispatcher.isPossible(cls)])
     dispatcher.jobAvailable(cls.queue, true)
     return { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls), replayed: false }
+  }
+
+  /**
+   * The dispatch fast path, for a new request that a free worker of ours can serve: the job
+   * is queued and claimed for that worker first, and the accept is written after the push,
+   * so the worker starts while the store commits (on SQLite, an fsync that holds the
+   * process). The caller's answer still waits for the commit. An accept that fails (the
+   * active-request cap, the database) withdraws the job: stopped at its worker, paying
+   * nothing. A crash before the commit leaves a job with no request; delivery or settlement
+   * then finds no row, discards it and bills nothing.
+   */
+  async function submitFast(record: NewRequest, cap: AcceptOptions, cls: RequestClass, data: JobData): Promise<SubmitResult> {
+    const committed = runner.expectCommit(record.id)
+    let priority: number
+    let position: number
+    let claimed: string | null
+    try {
+      // The accept reads the same balance for the slow path's priority.
+      priority = priorityForBalance((await deps.ledger.account(record.userId))?.balance ?? 0)
+      await jobQueue.ensureClass(cls)
+      ;({ added: position, claimed } = await dispatcher.addAndClaim(cls, () => jobQueue.addWithPosition(cls, data, priority)))
+    } catch (error) {
+      // Not queued (Redis away) and not recorded: the caller hears it and nothing is left behind.
+      committed(false)
+      throw error
+    }
+    try {
+      await requests.accept(record, cap)
+    } catch (error) {
+      committed(false)
+      if (!(await jobQueue.removeWaiting(cls.queue, record.id, record.userId))) await runner.cancel(record.id)
+      throw error
+    }
+    committed(true)
+    deps.metrics.fastDispatches.inc({ claimed: claimed === record.id ? 'own' : claimed === null ? 'none' : 'other' })
+    // Announced (to other processes too) only now that it is recorded: a process that found no row would discard it.
+    if (claimed !== record.id) dispatcher.jobAvailable(cls.queue, true)
+    return { id: record.id, cls, priority, isPossible: true, position, eta: claimed === record.id ? 0 : dispatcher.eta(position, cls), replayed: false }
   }
 
   async function loadOwned(principal: Principal, id: string, access: AccessOptions = {}): Promise<RequestRecord> {

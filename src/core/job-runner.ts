@@ -22,6 +22,7 @@ import type { ClaimedJob, JobQueue } from '../queue/job-queue.js'
 import type { RequestStore } from '../store/ports.js'
 import { cancelledUnstartedEvent, chunkEvent, failedEvent, queuedEvent, requestEvent } from './events.js'
 import { FAIL_STREAK_LIMIT, recordFailure, recordSuccess, rememberFailed } from './fail-streak.js'
+import { PendingCommits } from './pending-commits.js'
 import type { RunningJob, WorkerState } from './worker-link.js'
 
 const FINAL = new Set<string>(['done', 'failed', 'cancelled'])
@@ -46,13 +47,12 @@ export interface JobRunnerDeps {
   log(error: unknown): void
 }
 
-/** A worker just flagged for moderators, as the event tells it. */
+/** A worker just flagged for moderators, as the event tells it (the delivery that tipped it: tokens counted, billed, ms observed). */
 export interface FlaggedWorker {
   workerId: number
   name: string
   ownerId: number
   model: string
-  /** The delivery that tipped it: tokens counted from the text, tokens billed, ms observed. */
   counted: number
   billed: number
   elapsedMs: number
@@ -62,6 +62,8 @@ export interface FlaggedWorker {
 export interface JobRunner {
   /** Hands a claimed job to a worker of ours, unless the request already ended (a replayed job). */
   deliver(worker: WorkerState, claimed: ClaimedJob): Promise<boolean>
+  /** A job pushed before its accept committed (see pending-commits.ts): call the result with the accept's outcome. */
+  expectCommit(request: string): (recorded: boolean) => void
   /** One chunk from the worker: checked, kept, relayed. Throws a `BrokerError` for a bad one. */
   chunk(worker: WorkerState, job: string, seq: number, text: string): void
   /** The worker says the job is done. Throws for a job it does not hold or a wrong chunk count. */
@@ -89,12 +91,9 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   /** Requests whose settlement is under way here (no longer running, final event not yet published). */
   const settling = new Set<string>()
   const publish = (request: string, event: Parameters<Fanout['publish']>[1]) => void fanout.publish(request, event).catch(log)
-  /**
-   * Requests cancelled while this process held their job but had not yet handed it to the
-   * worker (claimed, `deliver` still reading the request's state): the job is neither
-   * waiting (nothing to remove) nor running (no worker to stop), so `deliver` ends it.
-   */
+  /** Requests cancelled while their job was claimed here but not yet offered (neither waiting nor running): `deliver` ends them. */
   const cancelledBeforeOffer = new Set<string>()
+  const commits = new PendingCommits()
 
   /** Ends a claimed job whose request was cancelled before its worker got it: nothing delivered, nothing charged. */
   async function endUnoffered(claimed: ClaimedJob): Promise<void> {
@@ -105,7 +104,8 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
 
   async function deliver(worker: WorkerState, claimed: ClaimedJob): Promise<boolean> {
     const data = claimed.job.data
-    const row = await requests.state(data.request)
+    // A request pushed before its accept committed is waiting: reading it would find no row yet.
+    const row = commits.has(data.request) ? { state: 'waiting' } : await requests.state(data.request)
     if (cancelledBeforeOffer.delete(data.request)) {
       await endUnoffered(claimed)
       return false
@@ -272,7 +272,9 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     const ownerId = worker.link.principal.userId
     if (billed.bounded) metrics.boundedDeliveries.inc()
     const finishedAt = Date.now()
-    const settled = await requests.settle({
+    // Pushed before its accept committed: settled once the accept is on disk; an accept that failed pays nothing.
+    const recorded = await commits.recorded(job.request)
+    const settled = recorded && await requests.settle({
       request: job.request, outcome, text, tokens, reward, worker: { id: info.id, name: info.name, ownerId }, model: job.model, finishedAt,
       preferred: info.preferred.includes(data.userId), creditLines: config.kudos.creditLines, bounded: billed.bounded,
     })
@@ -318,6 +320,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
 
   return {
     deliver,
+    expectCommit: (request) => commits.expect(request),
     chunk,
     done,
     fail,
