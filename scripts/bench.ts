@@ -31,6 +31,7 @@ export const SCENARIOS: Array<{ name: string; goal: string; family: string }> = 
   { name: 'relay_p50_ms', goal: '<= 0.15 ms, ratio <= 2', family: 'latency' },
   { name: 'relay_p99_ms', goal: '<= 1 ms, ratio <= 2', family: 'latency' },
   { name: 'time_to_first_token_ms', goal: 'p50 <= 2 ms', family: 'latency' },
+  { name: 'fast_dispatch_share', goal: '(submissions the fast path took)', family: 'latency' },
   { name: 'relay_tokens_per_s', goal: '>= 100000/s, ratio >= 0.5', family: 'streams' },
   { name: 'jobs_per_s_100_workers', goal: '>= 5000/s, ratio >= 0.25', family: 'streams' },
   { name: 'redis_commands_per_job', goal: '(fewer is better)', family: 'streams' },

@@ -12,7 +12,7 @@ import t from 'tap'
 const NAMES = [
   'dispatch_p50_ms', 'dispatch_p99_ms', 'relay_p50_ms', 'relay_p99_ms', 'relay_tokens_per_s',
   'jobs_per_s_100_workers', 'idle_workers_held', 'rss_kb_per_worker', 'reprioritize_p50_ms_1k',
-  'reprioritize_p50_ms_100k', 'ledger_transfers_per_s', 'time_to_first_token_ms',
+  'reprioritize_p50_ms_100k', 'ledger_transfers_per_s', 'time_to_first_token_ms', 'fast_dispatch_share',
   'v2_pop_dispatch_p50_ms', 'v2_pop_dispatch_p99_ms', 'redis_commands_per_job', 'frames_per_job',
   'pg_driver_transfer_tx_per_s', 'pg_driver_settle_tx_per_s_32', 'pg_driver_reads_per_s_32',
   'pg_transfers_per_s', 'pg_transfers_per_s_32', 'pg_jobs_per_s_100_workers',

@@ -102,7 +102,9 @@ t.test('cancel while a worker is being handed the job: it is never offered, noth
     return row
   }
   t.teardown(() => { requests.state = state })
-  const submitted = await api(url, 'POST', '/v1/generate', { key: requester.key, body: { prompt: 'p', max_length: 20 } })
+  // With an idempotency key the request is recorded before it is queued (no fast path), so
+  // delivery reads its state: that read is the gate.
+  const submitted = await api(url, 'POST', '/v1/generate', { key: requester.key, body: { prompt: 'p', max_length: 20 }, headers: { 'idempotency-key': 'gated' } })
   const id = submitted.body.id
   await atGate
   t.ok(broker.jobQueue.isHeld(id), 'the job is taken from the queue, not yet offered')

@@ -67,6 +67,10 @@ export async function runLatency(ctx: BenchContext): Promise<void> {
       await sleep(2)
     }
 
+    // How many of those submissions the dispatch fast path took (its claim got the new job).
+    const metrics = await (await fetch(`${broker.url}/metrics`)).text()
+    const own = Number(/^horde_fast_dispatch_total\{claimed="own"\} (\d+)/m.exec(metrics)?.[1] ?? 0)
+
     // --- relay: one chunk at a time through a running job ----------------------------------
     const relay: number[] = []
     let job = ''
@@ -107,6 +111,7 @@ export async function runLatency(ctx: BenchContext): Promise<void> {
     ctx.record('relay_p50_ms', figure(percentile(relay, 50), 'ms', percentile(rawRelay, 50)))
     ctx.record('relay_p99_ms', figure(percentile(relay, 99), 'ms', percentile(rawRelay, 99)))
     ctx.record('time_to_first_token_ms', figure(percentile(ttft, 50), 'ms', null))
+    ctx.record('fast_dispatch_share', figure(own / (dispatchRounds + WARMUP), 'share', null))
   } finally {
     for (const peer of peers) peer.close()
     await broker.stop()

@@ -1,6 +1,7 @@
 /**
  * Generation requests on SQLite. A request is recorded (`accept`) before it is acknowledged
- * or queued, so the database knows every accepted request; it ends once, either settled by
+ * (and, but for the dispatch fast path, before it is queued), so the database knows every
+ * acknowledged request; it ends once, either settled by
  * a worker (`settle`: row, worker counters and payment in one transaction, the payment split
  * against the requester's balance read in it: economy/payment.ts) or ended without one
  * (`end`). Both check the stored state inside their transaction, so a request that
