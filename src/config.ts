@@ -42,6 +42,8 @@ export interface LimitsConfig {
   readonly maxActivePerUser: number
   /** Requests the Anonymous account may have waiting or running at once, per client IP. */
   readonly maxActiveAnonymousPerIp: number
+  /** Request classes no worker serves in which one account may have requests waiting at once. */
+  readonly maxUnservedClassesPerUser: number
   /** Submissions per second per user (per IP for anonymous). */
   readonly submitsPerSecond: number
   /** Bytes a socket may have buffered and unsent before it is treated as a slow reader. */
@@ -255,6 +257,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       maxContextLength: int(env, 'MAX_CONTEXT_LENGTH', 262_144, 1, 10_000_000),
       maxActivePerUser: int(env, 'MAX_ACTIVE_PER_USER', 50, 1, 1_000_000),
       maxActiveAnonymousPerIp: int(env, 'MAX_ACTIVE_ANON_PER_IP', 5, 1, 1_000_000),
+      maxUnservedClassesPerUser: int(env, 'MAX_UNSERVED_CLASSES_PER_USER', 5, 1, 1_000_000),
       submitsPerSecond: num(env, 'SUBMITS_PER_SECOND', 20, 0.01, 1e6),
       sendBufferBytes: int(env, 'SEND_BUFFER_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
       requestTtlSeconds: num(env, 'REQUEST_TTL_SECONDS', 600, 1, 7 * 86400),

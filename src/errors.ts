@@ -44,6 +44,7 @@ export const ERRORS = {
   unsupported_media_type: { status: 415, close: null, message: 'Content-Type must be application/json' },
   too_many_requests: { status: 429, close: null, message: 'Too many requests' },
   too_many_active: { status: 429, close: null, message: 'Too many requests waiting or running' },
+  too_many_unserved: { status: 429, close: null, message: 'Too many requests waiting for models no worker serves' },
   slow_down: { status: 429, close: null, message: 'Too many commands in flight' },
   too_many_connections: { status: 429, close: 4029, message: 'Too many connections from this address' },
   not_your_job: { status: 409, close: null, message: 'This job is not assigned to you' },

@@ -159,6 +159,7 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     })
     // A retry must find the first request, so a keyed submission always commits first.
     if (key === undefined && dispatcher.hasFree(cls)) return submitFast(record, cap, cls, jobData(record.id))
+    if (!(await dispatcher.isPossible(cls))) await checkUnserved(principal.userId, cls)
 
     // Recorded before it is acknowledged (and before it is queued): the database knows
     // every accepted request. The active-request cap is checked in the same transaction.
@@ -215,6 +216,25 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     // Announced (to other processes too) only now that it is recorded: a process that found no row would discard it.
     if (claimed !== record.id) dispatcher.jobAvailable(cls.queue, true)
     return { id: record.id, cls, priority, isPossible: true, position, eta: claimed === record.id ? 0 : dispatcher.eta(position, cls), replayed: false }
+  }
+
+  /**
+   * Requests for models no worker serves wait (a worker may come), but one account may keep
+   * them waiting in only so many classes: each class holds a queue, a registry entry and a
+   * stalled-check timer in every process, and made-up model names would make them without end.
+   */
+  async function checkUnserved(userId: number, cls: RequestClass): Promise<void> {
+    const { entries } = await jobQueue.waiting.ofUser(userId)
+    const unserved = new Set<string>()
+    for (const entry of entries) {
+      if (entry.queue === cls.queue || unserved.has(entry.queue)) continue
+      const other = jobQueue.classes.get(entry.queue)
+      if (other && await dispatcher.isPossible(other)) continue
+      unserved.add(entry.queue)
+    }
+    if (unserved.size >= limits.maxUnservedClassesPerUser) {
+      throw new BrokerError('too_many_unserved', `Requests for models no worker serves may wait in at most ${limits.maxUnservedClassesPerUser} request classes per account; cancel one or wait for a worker`)
+    }
   }
 
   async function loadOwned(principal: Principal, id: string, access: AccessOptions = {}): Promise<RequestRecord> {
