@@ -6,7 +6,7 @@ const MODEL = 'koboldcpp/LLaMA2-13B-Tiefighter'
 
 t.test('request classes cost no Redis connection: thirty classes, no more clients', async (t) => {
   const redis = await startTestRedis(t)
-  const { broker, url } = await startBroker(t, { redis, env: { MAX_ACTIVE_ANON_PER_IP: '100', SUBMITS_PER_SECOND: '1000' } })
+  const { broker, url } = await startBroker(t, { redis, env: { MAX_ACTIVE_ANON_PER_IP: '100', SUBMITS_PER_SECOND: '1000', MAX_UNSERVED_CLASSES_PER_USER: '100' } })
   const admin = new Redis(redis.url)
   t.teardown(() => admin.quit())
   const clients = async () => (await admin.client('LIST') as string).trim().split('\n').length

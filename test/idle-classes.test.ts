@@ -5,7 +5,7 @@ import { rawWorker, serve } from './helpers/pipeline.js'
 
 t.test('empty classes are closed and forgotten, and come back when used', async (t) => {
   const redis = await startTestRedis(t)
-  const { broker, config, url, wsUrl } = await startBroker(t, { redis, env: { MAX_ACTIVE_ANON_PER_IP: '100', SUBMITS_PER_SECOND: '1000' } })
+  const { broker, config, url, wsUrl } = await startBroker(t, { redis, env: { MAX_ACTIVE_ANON_PER_IP: '100', SUBMITS_PER_SECOND: '1000', MAX_UNSERVED_CLASSES_PER_USER: '100' } })
   const admin = new Redis(redis.url)
   t.teardown(() => admin.quit())
   const clients = async () => (await admin.client('LIST') as string).trim().split('\n').length
