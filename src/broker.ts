@@ -21,6 +21,10 @@ import { createClusterKeys } from './cluster/keys.js'
 import { createMemoryControlBus } from './cluster/memory-control-bus.js'
 import { createMemoryFanout } from './cluster/memory-fanout.js'
 import { createRedisRegistry } from './cluster/redis-registry.js'
+import { createRedisFanout } from './cluster/redis-fanout.js'
+import { createRedisControlBus } from './cluster/redis-control-bus.js'
+import { createRedisFeed, type RedisFeed } from './cluster/redis-feed.js'
+import type { ControlBus, Fanout } from './cluster/ports.js'
 import { createCore, type Core } from './core/core.js'
 import { registerGenerateRoutes } from './http/routes/generate.js'
 import { registerModelRoutes } from './http/routes/models.js'
@@ -134,11 +138,22 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   // ioredis reconnects by itself; an error event without a listener would crash the process.
   for (const client of [redis, subscriber]) client.on('error', (error) => log.warn({ err: error }, 'redis connection error'))
   const clusterLog = (error: unknown) => log.warn({ err: error }, 'cluster')
+  const clusterKeys = createClusterKeys(config.redisPrefix)
   // A final event's stream is kept a few seconds only: a watcher that comes later reads the
   // finished request from the store.
-  const fanout = createMemoryFanout({ forgetMs: 5000, log: clusterLog })
-  const control = createMemoryControlBus({ log: clusterLog })
-  const registry = createRedisRegistry({ redis, keys: createClusterKeys(config.redisPrefix), log: clusterLog })
+  let feed: RedisFeed | undefined
+  let fanout: Fanout
+  let control: ControlBus
+  if (config.cluster) {
+    // Several processes: events and commands cross Redis, on one subscriber connection.
+    feed = createRedisFeed({ url: redisTarget.url, log: clusterLog, name: 'horde-broker-feed' })
+    fanout = createRedisFanout({ url: redisTarget.url, keys: clusterKeys, log: clusterLog, feed, forgetMs: 5000 })
+    control = await createRedisControlBus({ url: redisTarget.url, keys: clusterKeys, log: clusterLog, feed })
+  } else {
+    fanout = createMemoryFanout({ forgetMs: 5000, log: clusterLog })
+    control = createMemoryControlBus({ log: clusterLog })
+  }
+  const registry = createRedisRegistry({ redis, keys: clusterKeys, log: clusterLog })
   const core = createCore({
     config, store, jobQueue, keys, fanout, control, registry, models, metrics, redis, subscriber, log,
     findUser: async (username) => services.accounts.byName(username),
@@ -205,6 +220,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
         await app.close()
         await core.close()
         await Promise.all([fanout.close(), control.close(), registry.close()])
+        await feed?.close()
         await jobQueue.close()
         await redis.quit().catch(() => redis.disconnect())
         await store.close()

@@ -151,6 +151,12 @@ export interface Config {
   readonly redisUrl: string | undefined
   /** Prefix for every Redis key the broker writes. */
   readonly redisPrefix: string
+  /**
+   * `CLUSTER=on`: several broker processes share one Redis (and one database). Request events,
+   * control messages and the per-address limits then cross Redis; off, they stay in this
+   * process (faster). Needs `REDIS_URL` and `SESSION_SECRET`.
+   */
+  readonly cluster: boolean
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** JSON file of known models and their sizes in billions of parameters. */
   readonly modelsFile: string
@@ -201,10 +207,18 @@ function oauthProviders(env: Env): WebConfig['oauth'] {
   return providers
 }
 
-function sessionSecret(env: Env, loginsEnabled: boolean): string {
+/** `CLUSTER`: on needs a shared Redis (a private one would be each process's own) and a shared session key. */
+function cluster(env: Env): boolean {
+  const on = oneOf(env, 'CLUSTER', 'off', ['on', 'off'] as const) === 'on'
+  if (on && !env.REDIS_URL) throw new ConfigError('REDIS_URL', 'required when CLUSTER=on (every process must use the same Redis)')
+  return on
+}
+
+function sessionSecret(env: Env, loginsEnabled: boolean, clustered: boolean): string {
   const raw = env.SESSION_SECRET
   if (raw === undefined || raw === '') {
     if (loginsEnabled) throw new ConfigError('SESSION_SECRET', 'required when an OAuth provider is configured (at least 32 characters)')
+    if (clustered) throw new ConfigError('SESSION_SECRET', 'required when CLUSTER=on: every process must sign cookies with the same key (at least 32 characters)')
     // Nobody can log in without a provider, so no cookie needs to outlive this process.
     return randomBytes(32).toString('base64url')
   }
@@ -225,6 +239,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
     dataDir,
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisPrefix: env.REDIS_PREFIX || 'hb',
+    cluster: cluster(env),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
     modelsFile: path.resolve(cwd, env.MODELS_FILE || 'config/models.json'),
     heartbeatSeconds: num(env, 'HEARTBEAT_SECONDS', 15, 0.05, 3600),
@@ -289,7 +304,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
 function webConfig(env: Env): WebConfig {
   const oauth = oauthProviders(env)
   return {
-    sessionSecret: sessionSecret(env, Object.keys(oauth).length > 0),
+    sessionSecret: sessionSecret(env, Object.keys(oauth).length > 0, cluster(env)),
     trustProxy: trustedProxies(env),
     sessionMaxAgeSeconds: int(env, 'SESSION_MAX_AGE_SECONDS', 30 * 86400, 60, 365 * 86400),
     statusPushSeconds: num(env, 'STATUS_PUSH_SECONDS', 2, 0.05, 3600),
