@@ -19,6 +19,7 @@ import { runLatency } from './bench/latency.js'
 import { runHordeApi } from './bench/horde-api.js'
 import { runLedger } from './bench/ledger.js'
 import { runPg } from './bench/pg.js'
+import { runCluster } from './bench/cluster.js'
 import { runOpenAI } from './bench/openai.js'
 import { killChildren } from './bench/processes.js'
 import { runReprioritize } from './bench/reprioritize.js'
@@ -49,6 +50,17 @@ export const SCENARIOS: Array<{ name: string; goal: string; family: string }> = 
   { name: 'pg_transfers_per_s', goal: 'store / raw, ratio >= 0.5', family: 'pg' },
   { name: 'pg_transfers_per_s_32', goal: 'store / raw, ratio >= 0.5', family: 'pg' },
   { name: 'pg_jobs_per_s_100_workers', goal: 'PostgreSQL / SQLite', family: 'pg' },
+  { name: 'cluster_relay_p50_ms', goal: 'worker on A, client on B; raw PUBLISH beside it', family: 'cluster' },
+  { name: 'cluster_relay_p99_ms', goal: 'raw PUBLISH beside it', family: 'cluster' },
+  { name: 'single_process_relay_p50_ms', goal: '(CLUSTER off; raw PUBLISH beside it)', family: 'cluster' },
+  { name: 'cluster_relay_chunks_per_s', goal: 'workers on A, clients on B; pipelined raw PUBLISH beside it', family: 'cluster' },
+  { name: 'single_process_chunks_per_s', goal: '(CLUSTER off; the same PUBLISH beside it)', family: 'cluster' },
+  { name: 'cluster_jobs_per_s_1p_sqlite', goal: 'one CLUSTER-off broker beside it', family: 'cluster' },
+  { name: 'cluster_jobs_per_s_2p_sqlite', goal: '(2 cores: correctness, not speed-up)', family: 'cluster' },
+  { name: 'cluster_jobs_per_s_3p_sqlite', goal: '(2 cores: correctness, not speed-up)', family: 'cluster' },
+  { name: 'cluster_jobs_per_s_1p_pg', goal: 'one CLUSTER-off broker beside it', family: 'cluster' },
+  { name: 'cluster_jobs_per_s_2p_pg', goal: '(2 cores: correctness, not speed-up)', family: 'cluster' },
+  { name: 'cluster_jobs_per_s_3p_pg', goal: '(2 cores: correctness, not speed-up)', family: 'cluster' },
   { name: 'openai_first_token_p50_ms', goal: 'ratio <= 2 (baseline: the native client\'s first token)', family: 'openai' },
   { name: 'openai_first_token_p99_ms', goal: 'ratio <= 2', family: 'openai' },
 ]
@@ -61,6 +73,7 @@ const FAMILIES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   ledger: runLedger,
   'horde-api': runHordeApi,
   pg: runPg,
+  cluster: runCluster,
   openai: runOpenAI,
 }
 
@@ -119,6 +132,7 @@ async function main(): Promise<void> {
   const families = [...new Set(SCENARIOS.map((s) => s.family))].filter((f) => !only || only.has(f))
   // The pg family creates databases and starts two more brokers: it has a budget of its own.
   const budgetMs = size(mode, 420_000, 90_000, 120_000) + (families.includes('pg') ? size(mode, 120_000, 90_000, 60_000) : 0)
+    + (families.includes('cluster') ? size(mode, 240_000, 150_000, 90_000) : 0)
   const scenarios: Record<string, Figure> = {}
   const info = machine(mode)
   const write = () => fs.writeFileSync(out, `${JSON.stringify({ scenarios, machine: info, nofile_limit: nofileLimit() }, null, 2)}\n`)

@@ -17,6 +17,9 @@ const NAMES = [
   'pg_driver_transfer_tx_per_s', 'pg_driver_settle_tx_per_s_32', 'pg_driver_reads_per_s_32',
   'pg_transfers_per_s', 'pg_transfers_per_s_32', 'pg_jobs_per_s_100_workers',
   'openai_first_token_p50_ms', 'openai_first_token_p99_ms',
+  'cluster_relay_p50_ms', 'cluster_relay_p99_ms', 'single_process_relay_p50_ms', 'cluster_relay_chunks_per_s',
+  'single_process_chunks_per_s', 'cluster_jobs_per_s_1p_sqlite', 'cluster_jobs_per_s_2p_sqlite', 'cluster_jobs_per_s_3p_sqlite',
+  'cluster_jobs_per_s_1p_pg', 'cluster_jobs_per_s_2p_pg', 'cluster_jobs_per_s_3p_pg',
 ]
 
 t.test('npm run bench -- --quick --tiny writes every scenario with a finite value', async (t) => {

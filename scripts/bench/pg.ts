@@ -76,7 +76,7 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
 }
 
 /** A fresh database, migrated by the store (the schema every side uses); returns its URL and a dropper. */
-async function freshDatabase(label: string): Promise<{ url: string; drop(): Promise<void> }> {
+export async function freshDatabase(label: string): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `hb_bench_${label}_${process.pid}_${Date.now().toString(36)}`
   await admin((client) => client.query(`create database ${name}`))
   const url = new URL(ADMIN_URL)

@@ -21,7 +21,7 @@ import { brokerEnv, startBrokerChild, startRawChild, type Child } from './proces
 /** Chunks a stream may have in flight (sent by the worker, not yet at the client). */
 const WINDOW = 64
 
-interface Stream {
+export interface Stream {
   up: Peer
   /** Frame the upstream socket sends for chunk `seq`. */
   frame(seq: number): string
@@ -34,7 +34,7 @@ interface Stream {
  * the chunks that reach the downstream sockets during the measured part. `downs` deliver
  * frames keyed by `keyOf` to the stream of that key.
  */
-async function driveStreams(streams: Map<string, Stream>, downs: Peer[], keyOf: (frame: any) => string, warmupMs: number, measureMs: number, progress: (text: string) => void): Promise<number> {
+export async function driveStreams(streams: Map<string, Stream>, downs: Peer[], keyOf: (frame: any) => string, warmupMs: number, measureMs: number, progress: (text: string) => void): Promise<number> {
   let running = true
   let measuring = false
   let counted = 0
@@ -90,28 +90,33 @@ export async function runStreams(ctx: BenchContext): Promise<void> {
   ctx.record('frames_per_job', figure(jobs.framesPerJob, 'frames', null))
 }
 
-async function workersAndClients(ctx: BenchContext, broker: Child, prefix: string, workers: number, clients: number): Promise<{ workers: Peer[]; clients: Peer[] }> {
-  const owner = await registerUser(broker.url, `${prefix}-owner`)
+/**
+ * Accounts on the first broker, then workers and clients spread round-robin over `brokers`
+ * (processes of one cluster share the accounts through their database).
+ */
+export async function workersAndClients(ctx: BenchContext, brokers: Child[], prefix: string, workers: number, clients: number): Promise<{ workers: Peer[]; clients: Peer[] }> {
+  const [first] = brokers
+  const owner = await registerUser(first.url, `${prefix}-owner`)
   const requesters = []
   for (let i = 0; i < clients; i++) {
-    const user = await registerUser(broker.url, `${prefix}-req${i}`)
+    const user = await registerUser(first.url, `${prefix}-req${i}`)
     // A large balance keeps each payer's priority bucket still while jobs are paid for.
-    await broker.call('grant', { userId: user.id, kudos: 1_000_000 })
+    await first.call('grant', { userId: user.id, kudos: 1_000_000 })
     requesters.push(user)
   }
   const workerPeers: Peer[] = new Array(workers)
   await pool(Array.from({ length: workers }, (_, i) => i), 20, async (i) => {
-    workerPeers[i] = await connectWorker(broker.wsUrl, owner.key, { name: `${prefix}-w${i}` })
+    workerPeers[i] = await connectWorker(brokers[i % brokers.length].wsUrl, owner.key, { name: `${prefix}-w${i}` })
     workerPeers[i].buffering = false
   })
-  const clientPeers = await Promise.all(requesters.map((r) => connectClient(broker.wsUrl, r.key)))
+  const clientPeers = await Promise.all(requesters.map((r, i) => connectClient(brokers[i % brokers.length].wsUrl, r.key)))
   return { workers: workerPeers, clients: clientPeers }
 }
 
 async function brokerStreams(ctx: BenchContext, count: number, warmupMs: number, measureMs: number): Promise<number> {
   const broker = await startBrokerChild(brokerEnv({ redisUrl: ctx.redisUrl, dataDir: `${ctx.dir}/streams`, prefix: 'str' }), ctx.childNodeArgs)
   const perClient = 50
-  const peers = await workersAndClients(ctx, broker, 'str', count, Math.ceil(count / perClient))
+  const peers = await workersAndClients(ctx, [broker], 'str', count, Math.ceil(count / perClient))
   try {
     const streams = new Map<string, Stream>()
     const allStarted = new Promise<void>((resolve) => {
@@ -173,12 +178,19 @@ export interface JobFigures {
   framesPerJob: number
 }
 
-/** jobs/s through a broker child; `where` picks its data directory, Redis prefix and extra settings (the pg family: DATABASE_URL). */
+/**
+ * jobs/s through broker children; `where` picks their data directory, Redis prefix and extra
+ * settings (the pg family: DATABASE_URL; the cluster family: CLUSTER=on and `processes`, the
+ * workers and clients then spread over that many processes of one cluster).
+ */
 export async function brokerJobs(ctx: BenchContext, workerCount: number, outstanding: number, warmupMs: number, measureMs: number,
-  where: { dataDir: string; prefix: string; env?: Record<string, string> } = { dataDir: `${ctx.dir}/jobs`, prefix: 'jobs' }): Promise<JobFigures> {
-  const broker = await startBrokerChild({ ...brokerEnv({ redisUrl: ctx.redisUrl, dataDir: where.dataDir, prefix: where.prefix }), ...where.env }, ctx.childNodeArgs)
-  // Four requesters with `outstanding` requests each (200 for 100 workers): no worker idles for want of work.
-  const peers = await workersAndClients(ctx, broker, where.prefix, workerCount, 4)
+  where: { dataDir: string; prefix: string; env?: Record<string, string>; processes?: number } = { dataDir: `${ctx.dir}/jobs`, prefix: 'jobs' }): Promise<JobFigures> {
+  const brokers: Child[] = []
+  for (let i = 0; i < (where.processes ?? 1); i++) {
+    brokers.push(await startBrokerChild({ ...brokerEnv({ redisUrl: ctx.redisUrl, dataDir: where.dataDir, prefix: where.prefix }), ...where.env }, ctx.childNodeArgs))
+  }
+  // Four requesters (six for three processes) with `outstanding` requests each: no worker idles for want of work.
+  const peers = await workersAndClients(ctx, brokers, where.prefix, workerCount, brokers.length === 3 ? 6 : 4)
   let submitting = true
   let measuring = false
   let completed = 0
@@ -228,7 +240,7 @@ export async function brokerJobs(ctx: BenchContext, workerCount: number, outstan
     stats.disconnect()
     submitting = false
     for (const peer of [...peers.workers, ...peers.clients]) peer.close()
-    await broker.stop()
+    await Promise.all(brokers.map((broker) => broker.stop()))
   }
 }
 
