@@ -4,7 +4,9 @@
  * `Connection` and handed to the session. Messages are attached synchronously, so no early
  * frame is lost.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { WebSocket } from 'ws'
 import type { Principal, Scope } from '../accounts/accounts.js'
 import { BrokerError } from '../errors.js'
 import { Connection, type SocketSession } from '../gateway/connection.js'
@@ -23,7 +25,17 @@ export interface SocketRouteOptions {
   refuseSuspended?: boolean
   /** Summary for the OpenAPI document. */
   summary: string
-  open(connection: Connection, principal: Principal, request: FastifyRequest): SocketSession
+  open(connection: Connection, principal: Principal, upgrade: UpgradeFacts): SocketSession
+}
+
+/**
+ * What a session may keep of its upgrade request. Not the request itself: a socket lives for
+ * hours, and holding the request would hold its raw request, response and headers with it.
+ */
+export interface UpgradeFacts {
+  /** The client's address (behind `TRUST_PROXY`, the forwarded one). */
+  ip: string
+  log: FastifyBaseLogger
 }
 
 /** Upgrade attempts per address, shared by every channel of one app. */
@@ -63,13 +75,23 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
       else raw.once('close', release)
     },
   }, (socket, request) => {
-    const connection = new Connection(socket, { maxBufferedBytes: config.limits.sendBufferBytes }, request.ip)
+    // The WebSocket plugin routes the upgrade through a stand-in response that would stay the
+    // TCP socket's current message for the socket's whole life, holding the request, the reply
+    // and the headers (a heap snapshot of idle workers showed one set kept per socket). It is
+    // never sent: detach it. `wire` is handed what the socket needs, never `request` itself.
+    const tcp = request.raw.socket as typeof request.raw.socket & { _httpMessage?: ServerResponse | null }
+    tcp._httpMessage?.detachSocket(tcp)
+    wire(socket, request.principal, { ip: request.ip, log: request.log })
+  })
+
+  function wire(socket: WebSocket, principal: Principal, upgrade: UpgradeFacts): void {
+    const connection = new Connection(socket, { maxBufferedBytes: config.limits.sendBufferBytes }, upgrade.ip)
     hub.add(connection)
-    const session = options.open(connection, request.principal, request)
+    const session = options.open(connection, principal, upgrade)
     // A revoked key ends every socket it opened, whatever the channel (the bot channel also
     // tells the bot why first). In-process: another broker process learns of it only when
     // the key is next presented.
-    const keyId = request.principal.keyId
+    const keyId = principal.keyId
     const onRevoked = (revoked: number) => {
       if (revoked !== keyId || connection.closed) return
       connection.send(errorFrame('key_revoked'))
@@ -83,15 +105,18 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
       try {
         session.onMessage(data, isBinary)
       } catch (error) {
-        request.log.error({ err: error }, 'session failed on a frame')
+        upgrade.log.error({ err: error }, 'session failed on a frame')
         connection.error('internal', undefined, undefined, { bad: false })
       }
     })
-    socket.on('error', () => { /* 'close' follows */ })
+    // The plugin's own error listener closes over the request and reply, which would keep
+    // them for the socket's life; this one replaces it ('close' follows every error).
+    socket.removeAllListeners('error')
+    socket.on('error', (error) => upgrade.log.debug({ err: error }, 'socket error'))
     socket.on('close', (code) => {
       hub.remove(connection)
       connection.closedBySocket(code)
       session.onClose(code)
     })
-  })
+  }
 }

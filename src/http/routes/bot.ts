@@ -12,6 +12,6 @@ export function registerBotRoutes(app: FastifyInstance, services: Services): voi
     scope: 'read',
     registeredOnly: true,
     summary: 'Bot command channel (WebSocket): transfers, balance, ledger, user lookup and account events, pipelined',
-    open: (connection, principal, request) => channel.open(connection, principal, (error, message) => request.log.error({ err: error }, message)),
+    open: (connection, principal, { log }) => channel.open(connection, principal, (error, message) => log.error({ err: error }, message)),
   })
 }

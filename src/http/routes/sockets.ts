@@ -34,8 +34,8 @@ export function registerSocketRoutes(app: FastifyInstance, services: Services, c
   registerSocketRoute(app, services, '/v1/client', {
     scope: 'generate',
     summary: 'Client channel: submit, attach, cancel; text streamed as it is made (see docs/protocol.md)',
-    open(connection, principal, request) {
-      const session = new ClientSession(connection, principal, request.ip, channel)
+    open(connection, principal, { ip }) {
+      const session = new ClientSession(connection, principal, ip, channel)
       services.metrics.clientsConnected.inc()
       connection.onClose(() => services.metrics.clientsConnected.dec())
       connection.send({ type: 'welcome', protocol: PROTOCOL_VERSION, user: principal.username })
