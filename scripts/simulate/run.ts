@@ -11,7 +11,7 @@ import { createBroker } from '../../src/broker.js'
 import { loadConfig } from '../../src/config.js'
 import { startRedisServer } from '../../src/redis/redis-server.js'
 import { toMilli } from '../../src/economy/amounts.js'
-import { ANONYMOUS_ID } from '../../src/economy/anonymous.js'
+import { ANONYMOUS_ID, UNFUNDED_ID } from '../../src/economy/anonymous.js'
 import type { EntryView, RequestRecord } from '../../src/store/ports.js'
 import type { Policy, Scenario } from './scenario.js'
 
@@ -28,7 +28,7 @@ export interface RunRecord {
   owners: number[]
   /** The request rows, read back by id. */
   requests: RequestRecord[]
-  /** Every posting of every user in the run, set-up awards included. */
+  /** Every posting of every user in the run (and of the system account `horde:unfunded`), set-up awards included. */
   postings: Array<EntryView & { userId: number }>
   /** Submissions the broker refused (too many active, too fast...), by class. */
   refused: Record<string, number>
@@ -189,7 +189,7 @@ export async function runPolicy(scenario: Scenario, policy: Policy, onProgress: 
       const { store } = broker.services
       const requests = (await Promise.all(requestIds.map((id) => store.requests.byId(id)))).filter((r): r is RequestRecord => r !== undefined)
       const postings: RunRecord['postings'] = []
-      for (const id of Object.keys(classOf).map(Number)) {
+      for (const id of [...Object.keys(classOf).map(Number), UNFUNDED_ID]) {
         for (let before: number | undefined; ;) {
           const page = await store.ledger.entries(id, { before, limit: 500 })
           for (const entry of page) postings.push({ ...entry, userId: id })
