@@ -102,3 +102,17 @@ t.test('a credit-line policy reaches the broker: with KUDOS_ANON_CREDIT=0 Anonym
   t.equal(figures.classes.indebted.unfunded, 0, 'no user credit line: the indebted class funded its worker in full')
   t.equal(figures.classes.rich.unfunded, 0, 'a positive balance never reaches a line')
 })
+
+t.test('a user with more arrivals than one socket may watch gets more sockets: none refused', async (t) => {
+  if (!redisServerAvailable()) throw new Error(`This test needs redis-server. ${REDIS_INSTALL_HINT}`)
+  const flood = parseScenario({
+    ...tiny, name: 'flood', durationSeconds: 2, drainSeconds: 1,
+    requesters: [{ name: 'anonymous', anonymous: true, balance: 0, ratePerSecond: 80, promptChars: 40, maxLength: 20 }],
+    workers: [{ name: 'w1', owner: 'owner', model: 'koboldcpp/Llama-3-8B', tokensPerSecond: 20, threads: 1 }],
+  }, 'flood')
+  const run = await runPolicy(flood, flood.policies[0])
+  const figures = computeFigures(flood, run)
+  t.ok(figures.classes.anonymous.requests > 120, `more than ${120} requests from one account (${figures.classes.anonymous.requests})`)
+  t.same(run.refusedCodes, {}, 'no submission refused')
+  t.ok(figures.classes.anonymous.unfinished > 0, 'most are still waiting at the end: one socket would have watched more than 100')
+})
