@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
   process.stderr.write(`wrote ${out} in ${((Date.now() - began) / 1000).toFixed(1)} s\n`)
   for (const f of figures) {
     for (const [name, c] of Object.entries(f.classes)) {
-      process.stdout.write(`${f.policy}\t${name}\trequests ${c.requests}\tdone ${c.done}\tunfinished ${c.unfinished}\trefused ${c.refused}\tp50 ${c.waitP50}s\tp95 ${c.waitP95}s\tmax ${c.waitMax}s\tpaid ${c.paid}\tunfunded ${c.unfunded}\tearned ${c.earned}\tend ${c.endBalance}\n`)
+      process.stdout.write(`${f.policy}\t${name}\trequests ${c.requests}\tdone ${c.done}\tunfinished ${c.unfinished}\trefused ${c.refused}\tp50 ${c.waitP50}s\tp95 ${c.waitP95}s\tmax ${c.waitMax}s\tpaid ${c.paid}\tunfunded ${c.unfunded}\tminted ${c.minted}\tearned ${c.earned}\tend ${c.endBalance}\n`)
     }
     process.stdout.write(`${f.policy}\ttotal\trequests ${f.totals.requests}\tminted ${f.totals.minted}\tpaid ${f.totals.generationPaid}\tearned ${f.totals.generationEarned}\tunfunded ${f.totals.unfunded}\taudit ${f.totals.auditOk ? 'clean' : 'PROBLEMS'}\n`)
   }

@@ -38,6 +38,7 @@ function checkCreditFlows(t: Test, run: RunRecord, figures: PolicyFigures): void
     const users = Object.keys(run.classOf).map(Number).filter((id) => run.classOf[id] === cls.name)
     const from = (category: string) => run.postings.filter((p) => p.category === category && p.counterpartyId !== null && users.includes(p.counterpartyId)).reduce((s, p) => s + p.amount, 0)
     const c = figures.classes[cls.name]
+    t.equal(c.minted, kudos(run.postings.filter((p) => users.includes(p.userId) && p.category === 'uptime').reduce((s, p) => s + p.amount, 0)), `${cls.name}: minted = its uptime postings`)
     t.equal(c.unfunded, kudos(from('unfunded')), `${cls.name}: unfunded = the system account's postings against it`)
     t.equal(Math.round(c.paid * 1000), from('generation') + from('unfunded'), `${cls.name}: paid = what its workers earned from it + unfunded`)
   }

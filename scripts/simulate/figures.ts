@@ -20,6 +20,8 @@ export interface ClassFigures {
   waitMax: number
   /** Kudos paid: the sum of the class's `spent` postings (positive number). */
   paid: number
+  /** Kudos minted for the class's workers by uptime: its `uptime` postings. */
+  minted: number
   /** Kudos earned by the class's workers: its `generation` postings. */
   earned: number
   /** Kudos the class paid past its credit line: `unfunded` postings with the class as counterparty. */
@@ -89,6 +91,7 @@ export function computeFigures(scenario: Scenario, run: RunRecord): PolicyFigure
       waitP95: round(quantile(waits, 0.95)),
       waitMax: round(waits.length ? waits[waits.length - 1] : NaN),
       paid: round(-postings.filter((p) => p.category === 'spent').reduce((sum, p) => sum + p.amount, 0) / 1000),
+      minted: round(postings.filter((p) => p.category === 'uptime').reduce((sum, p) => sum + p.amount, 0) / 1000),
       earned: round(postings.filter((p) => p.category === 'generation').reduce((sum, p) => sum + p.amount, 0) / 1000),
       unfunded: round(unfundedPostings.filter((p) => p.counterpartyId !== null && run.classOf[p.counterpartyId] === name).reduce((sum, p) => sum + p.amount, 0) / 1000),
       endBalance: round(users.reduce((sum, id) => sum + run.postings.filter((p) => p.userId === id).reduce((s, p) => s + p.amount, 0), 0) / 1000),

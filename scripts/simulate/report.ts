@@ -17,10 +17,10 @@ function asset(name: string): string {
 const escape = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
 
 function table(scenario: Scenario, figures: readonly PolicyFigures[]): string {
-  const head = '<tr><th>policy</th><th>class</th><th>requests</th><th>done</th><th>unfinished</th><th>refused</th><th>wait p50 s</th><th>wait p95 s</th><th>longest wait s</th><th>paid</th><th>paid past credit line (unfunded)</th><th>earned by its workers</th><th>end balance</th></tr>'
+  const head = '<tr><th>policy</th><th>class</th><th>requests</th><th>done</th><th>unfinished</th><th>refused</th><th>wait p50 s</th><th>wait p95 s</th><th>longest wait s</th><th>paid</th><th>paid past credit line (unfunded)</th><th>minted by uptime of its workers</th><th>earned by its workers</th><th>end balance</th></tr>'
   const rows = figures.flatMap((f) => scenario.requesters.map((r) => {
     const c = f.classes[r.name]
-    return `<tr><td>${escape(f.policy)}</td><td>${escape(r.name)}</td><td>${c.requests}</td><td>${c.done}</td><td>${c.unfinished}</td><td>${c.refused}</td><td>${c.waitP50}</td><td>${c.waitP95}</td><td>${c.waitMax}</td><td>${c.paid}</td><td>${c.unfunded}</td><td>${c.earned}</td><td>${c.endBalance}</td></tr>`
+    return `<tr><td>${escape(f.policy)}</td><td>${escape(r.name)}</td><td>${c.requests}</td><td>${c.done}</td><td>${c.unfinished}</td><td>${c.refused}</td><td>${c.waitP50}</td><td>${c.waitP95}</td><td>${c.waitMax}</td><td>${c.paid}</td><td>${c.unfunded}</td><td>${c.minted}</td><td>${c.earned}</td><td>${c.endBalance}</td></tr>`
   }))
   const totals = figures.map((f) => `<tr><td>${escape(f.policy)}</td><td>${f.totals.requests}</td><td>${f.totals.minted}</td><td>${f.totals.generationPaid}</td><td>${f.totals.generationEarned}</td><td>${f.totals.unfunded}</td><td>${f.totals.auditOk ? 'clean' : 'PROBLEMS'}</td></tr>`)
   return `<table id="classes">${head}${rows.join('')}</table>
