@@ -22,7 +22,7 @@ const tiny = parseScenario({
     { name: 'indebted', users: 2, balance: -50, ratePerSecond: 3, promptChars: 40, maxLength: 20 },
     { name: 'anonymous', anonymous: true, balance: -10, ratePerSecond: 2, promptChars: 40, maxLength: 20 },
   ],
-  workers: [{ name: 'w1', owner: 'owner', model: 'koboldcpp/Llama-3-8B', tokensPerSecond: 100, threads: 1 }],
+  workers: [{ name: 'w1', owner: 'rich-1', model: 'koboldcpp/Llama-3-8B', tokensPerSecond: 100, threads: 1 }],
 }, 'tiny')
 
 const kudos = (milli: number) => Math.round(milli) / 1000
@@ -80,6 +80,7 @@ t.test('the report\'s figures are the ledger\'s and the request table\'s', async
   const uptime = run.postings.filter((p) => p.kind === 'uptime').reduce((s, p) => s + p.amount, 0) / 1000
   t.ok(uptime > 0, 'the worker earned uptime')
   t.equal(figures.totals.minted, Math.round(uptime * 1000) / 1000, 'minted = the uptime postings')
+  t.equal(figures.classes.rich.minted, figures.totals.minted, 'the only worker is a rich user\'s: its class minted it all')
   t.ok(figures.debt.indebted.every((d) => d <= -100), 'the indebted class stays at least as deep as it began')
   checkCreditFlows(t, run, figures)
   // Default credit lines: a username account's debt funds workers down to -25, Anonymous's without limit.
