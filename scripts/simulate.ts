@@ -21,6 +21,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`\r${scenario.name} [${p.policy}] ${p.elapsed.toFixed(0)}/${p.duration}s submitted ${p.submitted} finished ${p.finished}   `)
     })
     process.stderr.write('\n')
+    for (const [cls, codes] of Object.entries(run.refusedCodes)) process.stderr.write(`refused under ${policy.name}: ${cls} ${Object.entries(codes).map(([code, n]) => `${code} ${n}`).join(', ')}\n`)
     if (!run.audit.ok) process.stderr.write(`ledger audit problems under ${policy.name}: ${run.audit.problems.join('; ')}\n`)
     figures.push(computeFigures(scenario, run))
   }
@@ -28,9 +29,9 @@ async function main(argv: string[]): Promise<number> {
   process.stderr.write(`wrote ${out} in ${((Date.now() - began) / 1000).toFixed(1)} s\n`)
   for (const f of figures) {
     for (const [name, c] of Object.entries(f.classes)) {
-      process.stdout.write(`${f.policy}\t${name}\trequests ${c.requests}\tdone ${c.done}\tunfinished ${c.unfinished}\tp50 ${c.waitP50}s\tp95 ${c.waitP95}s\tmax ${c.waitMax}s\tpaid ${c.paid}\tend ${c.endBalance}\n`)
+      process.stdout.write(`${f.policy}\t${name}\trequests ${c.requests}\tdone ${c.done}\tunfinished ${c.unfinished}\trefused ${c.refused}\tp50 ${c.waitP50}s\tp95 ${c.waitP95}s\tmax ${c.waitMax}s\tpaid ${c.paid}\tunfunded ${c.unfunded}\tminted ${c.minted}\tearned ${c.earned}\tend ${c.endBalance}\n`)
     }
-    process.stdout.write(`${f.policy}\ttotal\trequests ${f.totals.requests}\tminted ${f.totals.minted}\tpaid ${f.totals.generationPaid}\taudit ${f.totals.auditOk ? 'clean' : 'PROBLEMS'}\n`)
+    process.stdout.write(`${f.policy}\ttotal\trequests ${f.totals.requests}\tminted ${f.totals.minted}\tpaid ${f.totals.generationPaid}\tearned ${f.totals.generationEarned}\tunfunded ${f.totals.unfunded}\taudit ${f.totals.auditOk ? 'clean' : 'PROBLEMS'}\n`)
   }
   return 0
 }

@@ -3,11 +3,14 @@
  * broker (private redis-server, temp SQLite), and the figures are checked against the request
  * rows and ledger postings the run read back, and the HTML against those figures.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { computeFigures, quantile } from '../scripts/simulate/figures.js'
 import { renderReport } from '../scripts/simulate/report.js'
 import { runPolicy } from '../scripts/simulate/run.js'
 import { parseScenario, ScenarioError } from '../scripts/simulate/scenario.js'
+import { UNFUNDED_ID } from '../src/economy/anonymous.js'
+import type { PolicyFigures } from '../scripts/simulate/figures.js'
+import type { RunRecord } from '../scripts/simulate/run.js'
 import { redisServerAvailable, REDIS_INSTALL_HINT } from '../src/redis/redis-server.js'
 
 const tiny = parseScenario({
@@ -19,8 +22,27 @@ const tiny = parseScenario({
     { name: 'indebted', users: 2, balance: -50, ratePerSecond: 3, promptChars: 40, maxLength: 20 },
     { name: 'anonymous', anonymous: true, balance: -10, ratePerSecond: 2, promptChars: 40, maxLength: 20 },
   ],
-  workers: [{ name: 'w1', owner: 'owner', model: 'koboldcpp/Llama-3-8B', tokensPerSecond: 100, threads: 1 }],
+  workers: [{ name: 'w1', owner: 'rich-1', model: 'koboldcpp/Llama-3-8B', tokensPerSecond: 100, threads: 1 }],
 }, 'tiny')
+
+const kudos = (milli: number) => Math.round(milli) / 1000
+
+/** The credit-line figures against the postings: every kudo a class paid went to a worker's owner or to horde:unfunded. */
+function checkCreditFlows(t: Test, run: RunRecord, figures: PolicyFigures): void {
+  const unfunded = run.postings.filter((p) => p.userId === UNFUNDED_ID)
+  t.ok(unfunded.every((p) => p.category === 'unfunded' && p.kind === 'generation'), 'the system account has only unfunded generation postings')
+  t.equal(figures.totals.unfunded, kudos(unfunded.reduce((s, p) => s + p.amount, 0)), 'unfunded total = the system account\'s postings')
+  t.equal(Math.round(figures.unfunded.reduce((s, v) => s + v, 0) * 1000), Math.round(figures.totals.unfunded * 1000), 'unfunded buckets add up to the total')
+  t.equal(Math.round(figures.totals.generationPaid * 1000), Math.round((figures.totals.generationEarned + figures.totals.unfunded) * 1000), 'paid = earned + unfunded')
+  for (const cls of tiny.requesters) {
+    const users = Object.keys(run.classOf).map(Number).filter((id) => run.classOf[id] === cls.name)
+    const from = (category: string) => run.postings.filter((p) => p.category === category && p.counterpartyId !== null && users.includes(p.counterpartyId)).reduce((s, p) => s + p.amount, 0)
+    const c = figures.classes[cls.name]
+    t.equal(c.minted, kudos(run.postings.filter((p) => users.includes(p.userId) && p.category === 'uptime').reduce((s, p) => s + p.amount, 0)), `${cls.name}: minted = its uptime postings`)
+    t.equal(c.unfunded, kudos(from('unfunded')), `${cls.name}: unfunded = the system account's postings against it`)
+    t.equal(Math.round(c.paid * 1000), from('generation') + from('unfunded'), `${cls.name}: paid = what its workers earned from it + unfunded`)
+  }
+}
 
 t.test('scenario files are checked with errors that name the field', async (t) => {
   t.throws(() => parseScenario({ ...tiny, requesters: [{ ...tiny.requesters[0], rate: 1 }] }, 'x.json'), new ScenarioError('x.json: $.requesters[0].rate: unknown field (allowed: name, users, anonymous, balance, ratePerSecond, promptChars, maxLength)'))
@@ -58,10 +80,41 @@ t.test('the report\'s figures are the ledger\'s and the request table\'s', async
   const uptime = run.postings.filter((p) => p.kind === 'uptime').reduce((s, p) => s + p.amount, 0) / 1000
   t.ok(uptime > 0, 'the worker earned uptime')
   t.equal(figures.totals.minted, Math.round(uptime * 1000) / 1000, 'minted = the uptime postings')
+  t.equal(figures.classes.rich.minted, figures.totals.minted, 'the only worker is a rich user\'s: its class minted it all')
   t.ok(figures.debt.indebted.every((d) => d <= -100), 'the indebted class stays at least as deep as it began')
+  checkCreditFlows(t, run, figures)
+  // Default credit lines: a username account's debt funds workers down to -25, Anonymous's without limit.
+  t.ok(figures.classes.indebted.unfunded > 0, 'the indebted class (-50, line 25) paid past its line')
+  t.equal(figures.classes.anonymous.unfunded, 0, 'Anonymous has no credit line by default: all its payments fund the worker')
   const html = renderReport(tiny, [figures])
   t.match(html, /uPlot/, 'uPlot is inlined')
   t.notMatch(html, /<script[^>]+src=/, 'no external script')
   const embedded = JSON.parse(html.match(/<script id="figures" type="application\/json">(.*?)<\/script>/s)![1].replace(/\\u003c/g, '<'))
   t.same(embedded.figures[0].classes, figures.classes, 'the report embeds these figures')
+})
+
+t.test('a credit-line policy reaches the broker: with KUDOS_ANON_CREDIT=0 Anonymous\'s payments go to horde:unfunded', async (t) => {
+  if (!redisServerAvailable()) throw new Error(`This test needs redis-server. ${REDIS_INSTALL_HINT}`)
+  const run = await runPolicy(tiny, { name: 'tight', env: { KUDOS_ANON_CREDIT: '0', KUDOS_USER_CREDIT: 'none' } })
+  const figures = computeFigures(tiny, run)
+  t.ok(run.audit.ok, `ledger audit clean: ${run.audit.problems.join('; ')}`)
+  checkCreditFlows(t, run, figures)
+  t.ok(figures.classes.anonymous.paid > 0, 'Anonymous was served and charged')
+  t.equal(figures.classes.anonymous.unfunded, figures.classes.anonymous.paid, 'Anonymous (-10, line 0) funded nothing: all it paid went to horde:unfunded')
+  t.equal(figures.classes.indebted.unfunded, 0, 'no user credit line: the indebted class funded its worker in full')
+  t.equal(figures.classes.rich.unfunded, 0, 'a positive balance never reaches a line')
+})
+
+t.test('a user with more arrivals than one socket may watch gets more sockets: none refused', async (t) => {
+  if (!redisServerAvailable()) throw new Error(`This test needs redis-server. ${REDIS_INSTALL_HINT}`)
+  const flood = parseScenario({
+    ...tiny, name: 'flood', durationSeconds: 2, drainSeconds: 1,
+    requesters: [{ name: 'anonymous', anonymous: true, balance: 0, ratePerSecond: 80, promptChars: 40, maxLength: 20 }],
+    workers: [{ name: 'w1', owner: 'owner', model: 'koboldcpp/Llama-3-8B', tokensPerSecond: 20, threads: 1 }],
+  }, 'flood')
+  const run = await runPolicy(flood, flood.policies[0])
+  const figures = computeFigures(flood, run)
+  t.ok(figures.classes.anonymous.requests > 120, `more than ${120} requests from one account (${figures.classes.anonymous.requests})`)
+  t.same(run.refusedCodes, {}, 'no submission refused')
+  t.ok(figures.classes.anonymous.unfinished > 0, 'most are still waiting at the end: one socket would have watched more than 100')
 })

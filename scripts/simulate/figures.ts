@@ -4,6 +4,7 @@
  * `finishedAt - createdAt` (queue time plus generation); a request still waiting at the end
  * counts to the moment the figures were read.
  */
+import { UNFUNDED_ID } from '../../src/economy/anonymous.js'
 import type { RunRecord } from './run.js'
 import type { Scenario } from './scenario.js'
 
@@ -19,6 +20,12 @@ export interface ClassFigures {
   waitMax: number
   /** Kudos paid: the sum of the class's `spent` postings (positive number). */
   paid: number
+  /** Kudos minted for the class's workers by uptime: its `uptime` postings. */
+  minted: number
+  /** Kudos earned by the class's workers: its `generation` postings. */
+  earned: number
+  /** Kudos the class paid past its credit line: `unfunded` postings with the class as counterparty. */
+  unfunded: number
   /** Sum of the class's balances at the end, kudos. */
   endBalance: number
 }
@@ -40,8 +47,10 @@ export interface PolicyFigures {
   paid: Record<string, number[]>
   /** Sum of negative balances (debt) per class at each bucket's end, kudos (≤ 0). */
   debt: Record<string, number[]>
+  /** Kudos credited to the system account `horde:unfunded` per bucket (payers past their credit line). */
+  unfunded: number[]
   classes: Record<string, ClassFigures>
-  totals: { requests: number; minted: number; generationPaid: number; auditOk: boolean }
+  totals: { requests: number; minted: number; generationPaid: number; generationEarned: number; unfunded: number; auditOk: boolean }
 }
 
 export function quantile(sorted: readonly number[], q: number): number {
@@ -60,6 +69,7 @@ export function computeFigures(scenario: Scenario, run: RunRecord): PolicyFigure
   const bucketOf = (at: number) => Math.min(buckets - 1, Math.max(0, Math.floor((at - run.startedAt) / width)))
   const classes = scenario.requesters.map((r) => r.name)
   const waitOf = (r: RunRecord['requests'][number]) => ((r.finishedAt ?? run.endedAt) - r.createdAt) / 1000
+  const unfundedPostings = run.postings.filter((p) => p.userId === UNFUNDED_ID && p.category === 'unfunded')
   const waitP50: PolicyFigures['waitP50'] = {}
   const waitP95: PolicyFigures['waitP95'] = {}
   const classFigures: Record<string, ClassFigures> = {}
@@ -81,6 +91,9 @@ export function computeFigures(scenario: Scenario, run: RunRecord): PolicyFigure
       waitP95: round(quantile(waits, 0.95)),
       waitMax: round(waits.length ? waits[waits.length - 1] : NaN),
       paid: round(-postings.filter((p) => p.category === 'spent').reduce((sum, p) => sum + p.amount, 0) / 1000),
+      minted: round(postings.filter((p) => p.category === 'uptime').reduce((sum, p) => sum + p.amount, 0) / 1000),
+      earned: round(postings.filter((p) => p.category === 'generation').reduce((sum, p) => sum + p.amount, 0) / 1000),
+      unfunded: round(unfundedPostings.filter((p) => p.counterpartyId !== null && run.classOf[p.counterpartyId] === name).reduce((sum, p) => sum + p.amount, 0) / 1000),
       endBalance: round(users.reduce((sum, id) => sum + run.postings.filter((p) => p.userId === id).reduce((s, p) => s + p.amount, 0), 0) / 1000),
     }
   }
@@ -93,6 +106,8 @@ export function computeFigures(scenario: Scenario, run: RunRecord): PolicyFigure
   for (const r of run.requests) if (r.finishedAt !== null && r.tokens) tokens[bucketOf(r.finishedAt)] += r.tokens
   const utilisation = tokens.map((n) => round(Math.min(1, n / capacity)))
   const mintedUptime = t.map(() => 0)
+  const unfunded = t.map(() => 0)
+  for (const p of unfundedPostings) if (p.createdAt >= run.startedAt) unfunded[bucketOf(p.createdAt)] += p.amount / 1000
   const paid: Record<string, number[]> = Object.fromEntries(classes.map((c) => [c, t.map(() => 0)]))
   for (const p of run.postings) {
     if (p.createdAt < run.startedAt) continue
@@ -117,11 +132,13 @@ export function computeFigures(scenario: Scenario, run: RunRecord): PolicyFigure
     policy: run.policy, t, waitP50, waitP95, inSystem, utilisation,
     mintedUptime: mintedUptime.map((v) => round(v)),
     paid: Object.fromEntries(Object.entries(paid).map(([c, v]) => [c, v.map((x) => round(x))])),
-    debt, classes: classFigures,
+    debt, unfunded: unfunded.map((v) => round(v)), classes: classFigures,
     totals: {
       requests: run.requests.length,
       minted: round(run.postings.filter((p) => p.category === 'uptime').reduce((s, p) => s + p.amount, 0) / 1000),
       generationPaid: round(-run.postings.filter((p) => p.category === 'spent').reduce((s, p) => s + p.amount, 0) / 1000),
+      generationEarned: round(run.postings.filter((p) => p.category === 'generation').reduce((s, p) => s + p.amount, 0) / 1000),
+      unfunded: round(unfundedPostings.reduce((s, p) => s + p.amount, 0) / 1000),
       auditOk: run.audit.ok,
     },
   }

@@ -17,14 +17,14 @@ function asset(name: string): string {
 const escape = (text: string) => text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
 
 function table(scenario: Scenario, figures: readonly PolicyFigures[]): string {
-  const head = '<tr><th>policy</th><th>class</th><th>requests</th><th>done</th><th>unfinished</th><th>refused</th><th>wait p50 s</th><th>wait p95 s</th><th>longest wait s</th><th>paid</th><th>end balance</th></tr>'
+  const head = '<tr><th>policy</th><th>class</th><th>requests</th><th>done</th><th>unfinished</th><th>refused</th><th>wait p50 s</th><th>wait p95 s</th><th>longest wait s</th><th>paid</th><th>paid past credit line (unfunded)</th><th>minted by uptime of its workers</th><th>earned by its workers</th><th>end balance</th></tr>'
   const rows = figures.flatMap((f) => scenario.requesters.map((r) => {
     const c = f.classes[r.name]
-    return `<tr><td>${escape(f.policy)}</td><td>${escape(r.name)}</td><td>${c.requests}</td><td>${c.done}</td><td>${c.unfinished}</td><td>${c.refused}</td><td>${c.waitP50}</td><td>${c.waitP95}</td><td>${c.waitMax}</td><td>${c.paid}</td><td>${c.endBalance}</td></tr>`
+    return `<tr><td>${escape(f.policy)}</td><td>${escape(r.name)}</td><td>${c.requests}</td><td>${c.done}</td><td>${c.unfinished}</td><td>${c.refused}</td><td>${c.waitP50}</td><td>${c.waitP95}</td><td>${c.waitMax}</td><td>${c.paid}</td><td>${c.unfunded}</td><td>${c.minted}</td><td>${c.earned}</td><td>${c.endBalance}</td></tr>`
   }))
-  const totals = figures.map((f) => `<tr><td>${escape(f.policy)}</td><td>${f.totals.requests}</td><td>${f.totals.minted}</td><td>${f.totals.generationPaid}</td><td>${f.totals.auditOk ? 'clean' : 'PROBLEMS'}</td></tr>`)
+  const totals = figures.map((f) => `<tr><td>${escape(f.policy)}</td><td>${f.totals.requests}</td><td>${f.totals.minted}</td><td>${f.totals.generationPaid}</td><td>${f.totals.generationEarned}</td><td>${f.totals.unfunded}</td><td>${f.totals.auditOk ? 'clean' : 'PROBLEMS'}</td></tr>`)
   return `<table id="classes">${head}${rows.join('')}</table>
-<table id="totals"><tr><th>policy</th><th>request rows</th><th>minted by uptime</th><th>paid for generation</th><th>ledger audit</th></tr>${totals.join('')}</table>`
+<table id="totals"><tr><th>policy</th><th>request rows</th><th>minted by uptime</th><th>paid for generation</th><th>earned by workers</th><th>to horde:unfunded</th><th>ledger audit</th></tr>${totals.join('')}</table>`
 }
 
 /** The report as one HTML string. */
@@ -56,6 +56,7 @@ const measures = [
   ['Kudos minted by uptime, per bucket', f => [f.mintedUptime], ['minted']],
   ['Kudos paid per class, per bucket', f => classes.map(c => f.paid[c]), classes],
   ['Debt per class (sum of negative balances)', f => classes.map(c => f.debt[c]), classes],
+  ['Kudos to horde:unfunded (paid past a credit line), per bucket', f => [f.unfunded], ['unfunded']],
 ]
 const root = document.getElementById('charts')
 for (const [title, pick, labels] of measures) {

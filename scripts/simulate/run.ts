@@ -11,7 +11,8 @@ import { createBroker } from '../../src/broker.js'
 import { loadConfig } from '../../src/config.js'
 import { startRedisServer } from '../../src/redis/redis-server.js'
 import { toMilli } from '../../src/economy/amounts.js'
-import { ANONYMOUS_ID } from '../../src/economy/anonymous.js'
+import { ANONYMOUS_ID, UNFUNDED_ID } from '../../src/economy/anonymous.js'
+import { MAX_WATCHED } from '../../src/gateway/client-session.js'
 import type { EntryView, RequestRecord } from '../../src/store/ports.js'
 import type { Policy, Scenario } from './scenario.js'
 
@@ -28,10 +29,12 @@ export interface RunRecord {
   owners: number[]
   /** The request rows, read back by id. */
   requests: RequestRecord[]
-  /** Every posting of every user in the run, set-up awards included. */
+  /** Every posting of every user in the run (and of the system account `horde:unfunded`), set-up awards included. */
   postings: Array<EntryView & { userId: number }>
   /** Submissions the broker refused (too many active, too fast...), by class. */
   refused: Record<string, number>
+  /** The same by error code, so a report can say which limit refused them. */
+  refusedCodes: Record<string, Record<string, number>>
   /** The audit's verdict at the end. */
   audit: { ok: boolean; problems: string[] }
 }
@@ -136,21 +139,6 @@ export async function runPolicy(scenario: Scenario, policy: Policy, onProgress: 
         sockets.push(ws)
         await ready
       }
-      // One client socket per requesting user; the accepted frames give the request ids.
-      const requestIds: string[] = []
-      const refused: Record<string, number> = {}
-      const clients = new Map<number, WebSocket>()
-      for (const cls of scenario.requesters) {
-        for (const user of keys.values()) {
-          if (classOf[user.id] !== cls.name || clients.has(user.id)) continue
-          const ws = await open(`${wsBase}/v1/client`, cls.anonymous ? undefined : user.key, (_ws, frame) => {
-            if (frame.type === 'accepted') requestIds.push(frame.request)
-            if (frame.type === 'error' && typeof frame.id === 'string' && frame.id.startsWith('sub-')) refused[cls.name] = (refused[cls.name] ?? 0) + 1
-          })
-          sockets.push(ws)
-          clients.set(user.id, ws)
-        }
-      }
       // Arrivals: one Poisson process per class, drawn from the seed, users picked at random.
       const random = rng(scenario.seed)
       const arrivals: Array<{ at: number; userId: number; cls: (typeof scenario.requesters)[number] }> = []
@@ -164,6 +152,33 @@ export async function runPolicy(scenario: Scenario, policy: Policy, onProgress: 
         }
       }
       arrivals.sort((a, b) => a.at - b.at)
+      // Client sockets: a socket watches at most MAX_WATCHED requests (a broker limit, not the
+      // load's), so each user gets one socket per MAX_WATCHED of its arrivals, used in turn.
+      const requestIds: string[] = []
+      const refused: Record<string, number> = {}
+      const refusedCodes: Record<string, Record<string, number>> = {}
+      const clients = new Map<number, WebSocket[]>()
+      const arrivalsOf = new Map<number, number>()
+      for (const arrival of arrivals) arrivalsOf.set(arrival.userId, (arrivalsOf.get(arrival.userId) ?? 0) + 1)
+      for (const cls of scenario.requesters) {
+        for (const user of keys.values()) {
+          if (classOf[user.id] !== cls.name || clients.has(user.id)) continue
+          const pool: WebSocket[] = []
+          for (let i = 0; i < Math.max(1, Math.ceil((arrivalsOf.get(user.id) ?? 0) / MAX_WATCHED)); i++) {
+            const ws = await open(`${wsBase}/v1/client`, cls.anonymous ? undefined : user.key, (_ws, frame) => {
+              if (frame.type === 'accepted') requestIds.push(frame.request)
+              if (frame.type === 'error' && typeof frame.id === 'string' && frame.id.startsWith('sub-')) {
+                refused[cls.name] = (refused[cls.name] ?? 0) + 1
+                const codes = (refusedCodes[cls.name] ??= {})
+                codes[frame.code] = (codes[frame.code] ?? 0) + 1
+              }
+            })
+            sockets.push(ws)
+            pool.push(ws)
+          }
+          clients.set(user.id, pool)
+        }
+      }
       const startedAt = Date.now()
       let sent = 0
       const progress = setInterval(async () => {
@@ -175,7 +190,10 @@ export async function runPolicy(scenario: Scenario, policy: Policy, onProgress: 
           const wait = startedAt + arrival.at * 1000 - Date.now()
           if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
           const prompt = 'p'.repeat(arrival.cls.promptChars)
-          clients.get(arrival.userId)!.send(JSON.stringify({ type: 'submit', id: `sub-${++sent}`, prompt, max_length: arrival.cls.maxLength, max_context_length: 4096 }))
+          const pool = clients.get(arrival.userId)!
+          const turn = arrivalsOf.get(arrival.userId)! - 1
+          arrivalsOf.set(arrival.userId, turn)
+          pool[turn % pool.length].send(JSON.stringify({ type: 'submit', id: `sub-${++sent}`, prompt, max_length: arrival.cls.maxLength, max_context_length: 4096 }))
         }
         const drainUntil = startedAt + (scenario.durationSeconds + scenario.drainSeconds) * 1000
         while (Date.now() < drainUntil) {
@@ -189,7 +207,7 @@ export async function runPolicy(scenario: Scenario, policy: Policy, onProgress: 
       const { store } = broker.services
       const requests = (await Promise.all(requestIds.map((id) => store.requests.byId(id)))).filter((r): r is RequestRecord => r !== undefined)
       const postings: RunRecord['postings'] = []
-      for (const id of Object.keys(classOf).map(Number)) {
+      for (const id of [...Object.keys(classOf).map(Number), UNFUNDED_ID]) {
         for (let before: number | undefined; ;) {
           const page = await store.ledger.entries(id, { before, limit: 500 })
           for (const entry of page) postings.push({ ...entry, userId: id })
@@ -202,7 +220,7 @@ export async function runPolicy(scenario: Scenario, policy: Policy, onProgress: 
       // set-up posts balanced transfer-kind entries without a transfers row; the audit names
       // exactly those, and only those are set aside.
       const problems = report.problems.filter((problem) => !/\(transfer, ref sim-debt-\d+\) has no transfers row$/.test(problem))
-      return { policy: policy.name, startedAt, endedAt, classOf, owners, requests, postings, refused, audit: { ok: problems.length === 0, problems } }
+      return { policy: policy.name, startedAt, endedAt, classOf, owners, requests, postings, refused, refusedCodes, audit: { ok: problems.length === 0, problems } }
     } finally {
       for (const timer of timers) clearTimeout(timer)
       for (const ws of sockets) ws.terminate()
