@@ -38,6 +38,7 @@ export const ERRORS = {
   unknown_user: { status: 404, close: null, message: 'No such user' },
   unknown_request: { status: 404, close: null, message: 'No such generation request' },
   username_taken: { status: 409, close: null, message: 'That username is taken' },
+  reserved_username: { status: 400, close: null, message: 'That username is reserved' },
   invalid_worker_name: { status: 400, close: null, message: 'That worker name is not allowed' },
   worker_name_taken: { status: 409, close: 4403, message: 'That worker name belongs to another user' },
   payload_too_large: { status: 413, close: 1009, message: 'Payload too large' },
