@@ -91,7 +91,7 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   await app.register(fastifyWebsocket, {
     options: { maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false },
   })
-  const sessions: Sessions = createSessions(app, config)
+  const sessions: Sessions = createSessions(app, config, services.store.sessions)
 
   app.decorateRequest('principal', undefined as unknown as Principal)
   app.decorateRequest('session', null)
@@ -102,7 +102,7 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
     request.session = null
     // A key always wins: REST clients and bots are unaffected by any cookie a browser holds.
     if (key === undefined) {
-      const session = sessions.read(request)
+      const session = await sessions.read(request)
       const user = session ? await services.accounts.byId(session.userId) : undefined
       if (session && user) {
         // Cross-site WebSocket hijacking: browsers send cookies on upgrades from any page.

@@ -85,7 +85,7 @@ export interface ModerationStore {
    * transaction. Null when the roles were already those (nothing written).
    */
   setRoles(userId: number, roles: string[], action: 'role_grant' | 'role_revoke', input: ActionInput): Promise<AdminActionRecord | null>
-  /** Suspends (or lifts the suspension of) a user and records it; null when it already was. */
+  /** Suspends (or lifts the suspension of) a user and records it; a suspension ends the user's browser sessions in the same write. Null when it already was. */
   setSuspended(userId: number, suspended: boolean, input: ActionInput): Promise<AdminActionRecord | null>
   /** Marks a worker trusted or not and records it; null when it already was. */
   setTrusted(workerId: number, trusted: boolean, input: ActionInput): Promise<AdminActionRecord | null>

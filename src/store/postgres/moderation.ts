@@ -56,6 +56,7 @@ export function createPgModerationStore(pool: pg.Pool, commit: PgCommitter): Mod
         const row = await lockedUser(db, userId)
         if ((row.suspendedAt !== null) === on) return null
         await db.query('update users set suspended_at = $1 where id = $2', [on ? input.at : null, userId])
+        if (on) await db.query('delete from sessions where user_id = $1', [userId])
         return record(db, on ? 'user_suspend' : 'user_unsuspend', { userId, name: row.username }, input)
       })
     },
