@@ -44,6 +44,7 @@ export const ERRORS = {
   payload_too_large: { status: 413, close: 1009, message: 'Payload too large' },
   unsupported_media_type: { status: 415, close: null, message: 'Content-Type must be application/json' },
   too_many_requests: { status: 429, close: null, message: 'Too many requests' },
+  too_many_bad_keys: { status: 429, close: null, message: 'Too many wrong API keys from this address: wait a minute' },
   too_many_active: { status: 429, close: null, message: 'Too many requests waiting or running' },
   too_many_unserved: { status: 429, close: null, message: 'Too many requests waiting for models no worker serves' },
   slow_down: { status: 429, close: null, message: 'Too many commands in flight' },
