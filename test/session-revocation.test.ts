@@ -2,9 +2,13 @@
  * Browser sessions end on the server: a copied cookie stops working after logout, "log out
  * everywhere" (page and REST) ends every session of the user, a suspension ends them too, and
  * with two broker processes on one PostgreSQL database a logout at one is honoured by the other.
+ * A moderator ends a user's sessions through REST, and the operator with horde-admin on the database.
  */
+import { execFile } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { api, registerUser, startBroker, startTestRedis } from './helpers/harness.js'
+import { api, registerUser, startBroker, startTestRedis, tempDir } from './helpers/harness.js'
 import { createTestDatabase } from './helpers/postgres.js'
 import { CookieClient, csrfOf } from './helpers/oauth-provider.js'
 
@@ -82,3 +86,45 @@ t.test('two broker processes on one PostgreSQL database: a logout at one ends th
   await browser.post('/logout', { _csrf: await csrf(browser) })
   t.equal(await whoAmI(elsewhere), 'anonymous', 'and stops honouring it after logout at the first')
 })
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+t.test('an admin action ends a user\'s sessions: REST (role-checked, in the trail) and horde-admin on the database', async (t) => {
+  t.setTimeout(300_000)
+  const dataDir = tempDir()
+  const { url } = await startBroker(t, { redis: await startTestRedis(t), dataDir, env: { ADMIN_USERS: 'root-op' } })
+  t.ok((await api(url, 'GET', '/v1/users/root-op')).body.id, 'ADMIN_USERS made the admin account')
+  const dave = await registerUser(url, 'dave')
+  const erin = await registerUser(url, 'erin')
+
+  const daves = await logIn(url, dave.key)
+  const refused = await api(url, 'POST', `/v1/admin/users/dave/logout`, { key: erin.key, body: { reason: 'not mine to end' } })
+  t.equal(refused.status, 403, 'a plain user may not')
+  t.equal(refused.body.error?.code, 'role_required')
+  t.equal(await whoAmI(daves), 'dave', 'and nothing ended')
+
+  // The admin's key, made on the database as the operator would.
+  const key = await cli(['users', 'key', 'root-op'], { DATA_DIR: dataDir })
+  t.equal(key.code, 0, key.stderr)
+  const rootKey = /hb_[A-Za-z0-9_-]+/.exec(key.stdout)![0]
+  const ended = await api(url, 'POST', `/v1/admin/users/dave/logout`, { key: rootKey, body: { reason: 'stolen laptop' } })
+  t.equal(ended.status, 200, JSON.stringify(ended.body))
+  t.equal(ended.body.ended, 1, 'the one session ended')
+  t.equal(ended.body.action?.action, 'sessions_end', 'and the trail has it')
+  t.equal(await whoAmI(daves), 'anonymous', 'the cookie is no session any more')
+
+  const again = await logIn(url, dave.key)
+  const offline = await cli(['users', 'logout', 'dave', '--reason', 'operator on the database'], { DATA_DIR: dataDir })
+  t.equal(offline.code, 0, offline.stderr)
+  t.match(offline.stdout, /dave: 1 session\(s\) ended/, 'horde-admin says what it did')
+  t.equal(await whoAmI(again), 'anonymous', 'a session ended on the database ends at once in the running broker')
+})
+
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/horde-admin.ts'), ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 }, (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
+      })
+  })
+}

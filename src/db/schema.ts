@@ -179,7 +179,7 @@ export const adminActions = sqliteTable('admin_actions', {
   actorId: integer('actor_id'),
   /** The actor as shown: a username, `cli:<os user>`, or `ADMIN_USERS`. */
   actor: text('actor').notNull(),
-  /** role_grant | role_revoke | user_suspend | user_unsuspend | worker_trust | worker_untrust | worker_pause | worker_unpause | award */
+  /** role_grant | role_revoke | user_suspend | user_unsuspend | sessions_end | worker_trust | worker_untrust | worker_pause | worker_unpause | award */
   action: text('action').notNull(),
   targetUserId: integer('target_user_id'),
   targetWorkerId: integer('target_worker_id'),

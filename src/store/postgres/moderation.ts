@@ -60,6 +60,13 @@ export function createPgModerationStore(pool: pg.Pool, commit: PgCommitter): Mod
         return record(db, on ? 'user_suspend' : 'user_unsuspend', { userId, name: row.username }, input)
       })
     },
+    endSessions(userId, input) {
+      return commit.run(async ({ db }) => {
+        const row = await lockedUser(db, userId)
+        const ended = (await db.query('delete from sessions where user_id = $1', [userId])).rowCount ?? 0
+        return { ended, action: await record(db, 'sessions_end', { userId, name: row.username }, { ...input, details: { ...input.details, ended } }) }
+      })
+    },
     setTrusted(workerId, on, input) {
       return commit.run(async ({ db }) => {
         const row = await lockedWorker(db, workerId)

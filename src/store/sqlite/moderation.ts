@@ -67,6 +67,14 @@ export function createSqliteModerationStore(sqlite: Database.Database, commit: C
         return record(on ? 'user_suspend' : 'user_unsuspend', { userId, name: row.username }, input)
       })
     },
+    endSessions(userId, input) {
+      return commit.run(() => {
+        const row = user.get(userId)
+        if (!row) throw missing('user', userId)
+        const ended = endSessions.run(userId).changes
+        return { ended, action: record('sessions_end', { userId, name: row.username }, { ...input, details: { ...input.details, ended } }) }
+      })
+    },
     setTrusted(workerId, on, input) {
       return commit.run(() => {
         const row = worker.get(workerId)
