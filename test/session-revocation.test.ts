@@ -92,7 +92,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 t.test('an admin action ends a user\'s sessions: REST (role-checked, in the trail) and horde-admin on the database', async (t) => {
   t.setTimeout(300_000)
   const dataDir = tempDir()
-  const { url } = await startBroker(t, { redis: await startTestRedis(t), dataDir, env: { ADMIN_USERS: 'root-op' } })
+  const { url, database } = await startBroker(t, { redis: await startTestRedis(t), dataDir, env: { ADMIN_USERS: 'root-op' } })
+  // The operator's connection to the broker's database (PostgreSQL when the suite runs on it).
+  const onDb: Record<string, string> = database.startsWith('postgres') ? { DATABASE_URL: database } : { DATA_DIR: dataDir }
   t.ok((await api(url, 'GET', '/v1/users/root-op')).body.id, 'ADMIN_USERS made the admin account')
   const dave = await registerUser(url, 'dave')
   const erin = await registerUser(url, 'erin')
@@ -104,7 +106,7 @@ t.test('an admin action ends a user\'s sessions: REST (role-checked, in the trai
   t.equal(await whoAmI(daves), 'dave', 'and nothing ended')
 
   // The admin's key, made on the database as the operator would.
-  const key = await cli(['users', 'key', 'root-op'], { DATA_DIR: dataDir })
+  const key = await cli(['users', 'key', 'root-op'], onDb)
   t.equal(key.code, 0, key.stderr)
   const rootKey = /hb_[A-Za-z0-9_-]+/.exec(key.stdout)![0]
   const ended = await api(url, 'POST', `/v1/admin/users/dave/logout`, { key: rootKey, body: { reason: 'stolen laptop' } })
@@ -114,7 +116,7 @@ t.test('an admin action ends a user\'s sessions: REST (role-checked, in the trai
   t.equal(await whoAmI(daves), 'anonymous', 'the cookie is no session any more')
 
   const again = await logIn(url, dave.key)
-  const offline = await cli(['users', 'logout', 'dave', '--reason', 'operator on the database'], { DATA_DIR: dataDir })
+  const offline = await cli(['users', 'logout', 'dave', '--reason', 'operator on the database'], onDb)
   t.equal(offline.code, 0, offline.stderr)
   t.match(offline.stdout, /dave: 1 session\(s\) ended/, 'horde-admin says what it did')
   t.equal(await whoAmI(again), 'anonymous', 'a session ended on the database ends at once in the running broker')
