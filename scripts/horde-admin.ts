@@ -19,6 +19,7 @@ export const USAGE = `usage: horde-admin [connection] <command> [arguments]
   users show <user>                          roles, suspension, balance, workers, recent actions
   users roles <user> --grant|--revoke moderator --reason TEXT
   users suspend|unsuspend <user> --reason TEXT
+  users logout <user> --reason TEXT          end every browser session of the user (keys untouched)
   users award <user> <kudos> --memo TEXT     mint kudos (an award entry of the ledger)
   users key <user> [--name NAME] [--scopes all|read,...]   a new API key (database only; shown once)
   workers list [--owner USER]
@@ -153,6 +154,11 @@ async function dispatch(backend: AdminBackend, group: string, verb: string | und
     case 'users suspend': case 'users unsuspend': {
       const result = await backend.setSuspended(target('the user'), verb === 'suspend', reason())
       show(result, () => printAction(result, `${result.user.username}: ${result.user.suspended ? 'suspended' : 'not suspended'}`, out))
+      return EXIT.ok
+    }
+    case 'users logout': {
+      const result = await backend.endSessions(target('the user'), reason())
+      show(result, () => out(`${result.user.username}: ${result.ended} session(s) ended (action ${result.action.id})`))
       return EXIT.ok
     }
     case 'users award': {

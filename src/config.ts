@@ -64,6 +64,8 @@ export interface LimitsConfig {
   readonly registrationsPerMinute: number
   /** Login attempts (key login, OAuth start and callback, account link) per address per minute. */
   readonly loginsPerMinute: number
+  /** Wrong API keys one address may present per minute before its keyed requests get 429. */
+  readonly badKeysPerMinute: number
 }
 
 export interface BotConfig {
@@ -283,6 +285,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Config {
       maxJobTextChars: int(env, 'MAX_JOB_TEXT_CHARS', 1_048_576, 1, 1_000_000_000),
       registrationsPerMinute: int(env, 'REGISTRATIONS_PER_MINUTE', 30, 1, 1_000_000),
       loginsPerMinute: int(env, 'LOGINS_PER_MINUTE', 20, 1, 1_000_000),
+      badKeysPerMinute: int(env, 'BAD_KEYS_PER_MINUTE', 30, 1, 1_000_000),
     },
     bot: {
       commandsPerSecond: num(env, 'BOT_COMMANDS_PER_SECOND', 50, 0.01, 1e6),

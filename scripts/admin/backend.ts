@@ -15,6 +15,7 @@ export interface AdminBackend {
   showUser(user: string): Promise<any>
   setRole(user: string, role: string, grant: boolean, reason: string): Promise<any>
   setSuspended(user: string, suspended: boolean, reason: string): Promise<any>
+  endSessions(user: string, reason: string): Promise<any>
   award(user: string, amount: string, memo: string): Promise<any>
   workers(owner?: string): Promise<{ workers: any[] }>
   setTrusted(worker: string, trusted: boolean, reason: string): Promise<any>
@@ -54,6 +55,7 @@ export function restBackend(url: string, key: string): AdminBackend {
     showUser: (user) => call('GET', `/v1/admin/users/${u(user)}`),
     setRole: (user, role, grant, reason) => call('POST', `/v1/admin/users/${u(user)}/roles`, { role, grant, reason }),
     setSuspended: (user, suspended, reason) => call('POST', `/v1/admin/users/${u(user)}/suspension`, { suspended, reason }),
+    endSessions: (user, reason) => call('POST', `/v1/admin/users/${u(user)}/logout`, { reason }),
     award: (user, amount, memo) => call('POST', `/v1/admin/users/${u(user)}/awards`, { amount, memo }),
     workers: (owner) => call('GET', `/v1/admin/workers${owner ? `?owner=${u(owner)}` : ''}`),
     setTrusted: (worker, trusted, reason) => call('POST', `/v1/admin/workers/${u(worker)}/trust`, { trusted, reason }),
@@ -103,6 +105,10 @@ export async function dbBackend(store: Store, where: string, options: { as?: str
     setSuspended: (user, suspended, reason) => wrap(async () => {
       const { value, action } = await admin.setSuspended(as, user, suspended, reason)
       return changeView(value, action)
+    }),
+    endSessions: (user, reason) => wrap(async () => {
+      const result = await admin.endSessions(as, user, reason)
+      return { user: { id: result.user.id, username: result.user.username }, ended: result.ended, action: views.adminActionView(result.action) }
     }),
     award: (user, amount, memo) => wrap(async () => {
       const result = await admin.award(as, user, amount, memo)

@@ -97,6 +97,7 @@ export function brokerEnv(options: { redisUrl: string; dataDir: string; prefix: 
     LOG_LEVEL: 'silent',
     REGISTRATIONS_PER_MINUTE: '100000',
     LOGINS_PER_MINUTE: '100000',
+    BAD_KEYS_PER_MINUTE: '100000',
     HTTP_CONNECTIONS_PER_IP: '100000',
     SUBMITS_PER_SECOND: '1000000',
     MAX_ACTIVE_PER_USER: '1000000',

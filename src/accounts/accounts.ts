@@ -7,6 +7,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { ANONYMOUS_ID, ANONYMOUS_NAME } from '../economy/anonymous.js'
 import { BrokerError } from '../errors.js'
+import { isReservedName } from '../core/worker-names.js'
 import type { NewKey, Store, UserRecord } from '../store/ports.js'
 
 export const ANONYMOUS_KEY = '0000000000'
@@ -95,11 +96,16 @@ export interface Accounts {
   readonly events: EventEmitter<AccountEvents>
 }
 
-/** Checks a username against the house rule; throws `validation_failed`. */
+/**
+ * Checks a new username against the house rule; throws `validation_failed`, or
+ * `reserved_username` for the words worker names reserve too (admin, root, …, any case).
+ * Accounts that already hold such a name keep it: only new names are checked.
+ */
 export function checkUsername(username: string): void {
   if (!USERNAME.test(username) || /^\d+$/.test(username)) {
     throw new BrokerError('validation_failed', 'Username must be 2-32 characters: letters, digits, and _ . - (not first)')
   }
+  if (isReservedName(username)) throw new BrokerError('reserved_username', `The username "${username}" is reserved`)
 }
 
 /** A new key: its public lookup part, its secret (shown once) and the row that keeps only the secret's hash. */

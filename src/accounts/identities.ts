@@ -6,6 +6,7 @@
  */
 import type { IdentityRecord, Store } from '../store/ports.js'
 import { USERNAME, checkUsername, type User } from './accounts.js'
+import { isReservedName } from '../core/worker-names.js'
 
 /** An OAuth login linked to a user, as stored. */
 export type Identity = IdentityRecord
@@ -60,9 +61,10 @@ export function* usernameCandidates(base: string): Generator<string> {
   }
 }
 
-/** The candidates, each checked against the username rule as registration checks a name. */
+/** The candidates, each checked against the username rule as registration checks a name; reserved words are skipped (`admin` becomes `admin-2`). */
 function* checked(candidates: Iterable<string>): Generator<string> {
   for (const candidate of candidates) {
+    if (isReservedName(candidate)) continue
     checkUsername(candidate)
     yield candidate
   }

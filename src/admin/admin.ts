@@ -6,6 +6,7 @@
  * |--------------------------|-------------------------------------------|
  * | grant / revoke moderator | admins (the operator on the database)     |
  * | suspend / unsuspend      | moderators; a moderator's suspension: admins; an admin's: nobody (ADMIN_USERS decides) |
+ * | end a user's sessions    | moderators; a moderator's or an admin's: admins |
  * | trust / pause a worker   | moderators                                |
  * | award kudos with a memo  | moderators                                |
  *
@@ -50,6 +51,8 @@ export interface Admin {
   showUser(ref: string | number): Promise<UserReport>
   setRole(as: ActingAs, ref: string | number, role: string, grant: boolean, reason: string): Promise<Change<UserRecord>>
   setSuspended(as: ActingAs, ref: string | number, suspended: boolean, reason: string): Promise<Change<UserRecord>>
+  /** Logs the user out everywhere: every browser session ends (API keys are untouched). */
+  endSessions(as: ActingAs, ref: string | number, reason: string): Promise<{ user: UserRecord; ended: number; action: AdminActionRecord }>
   setTrusted(as: ActingAs, worker: string, trusted: boolean, reason: string): Promise<Change<ModeratedWorker>>
   setPaused(as: ActingAs, worker: string, paused: boolean, reason: string): Promise<Change<ModeratedWorker>>
   /** Mints kudos for a user: one award entry and its trail row, in one write. */
@@ -134,6 +137,16 @@ export function createAdmin(store: Pick<Store, 'accounts' | 'ledger' | 'moderati
       if (target.roles.includes('moderator')) needRole(as, ['admin'])
       const action = await moderation.setSuspended(target.id, suspended, input(as, why))
       return { value: await user(target.id), action }
+    },
+
+    async endSessions(as, ref, reason) {
+      needRole(as, MODERATOR_ROLES)
+      const why = checkReason(reason)
+      const target = await user(ref)
+      if (target.id === ANONYMOUS_ID) throw new BrokerError('forbidden', 'The Anonymous account has no sessions')
+      if (target.roles.includes('moderator') || target.roles.includes('admin')) needRole(as, ['admin'])
+      const { ended, action } = await moderation.endSessions(target.id, input(as, why))
+      return { user: target, ended, action }
     },
 
     setTrusted: (as, name, trusted, reason) => moderateWorker(as, name, reason, (id, why) => moderation.setTrusted(id, trusted, why)),

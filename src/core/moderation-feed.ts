@@ -66,7 +66,7 @@ export function createModerationFeed(deps: ModerationFeedDeps): ModerationFeed {
       case 'award':
         if (row.targetUserId !== null) await deps.balanceChanged(row.targetUserId)
         return
-      case 'role_grant': case 'role_revoke':
+      case 'role_grant': case 'role_revoke': case 'sessions_end':
         return
       default: {
         const never: never = row.action

@@ -7,7 +7,14 @@
 import { BrokerError } from '../errors.js'
 
 export const MAX_WORKER_NAME = 100
-const RESERVED = new Set(['admin', 'root', 'moderator', 'anonymous', 'horde'])
+/** Words no worker and no new account may be named, compared case-insensitively. */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set(['admin', 'root', 'moderator', 'anonymous', 'horde'])
+const RESERVED = RESERVED_NAMES
+
+/** Whether `name` is one of the reserved words, in any case. */
+export function isReservedName(name: string): boolean {
+  return RESERVED.has(name.toLowerCase())
+}
 const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u
 
 /** Throws `invalid_worker_name` unless `name` may name a worker. */
@@ -17,5 +24,5 @@ export function checkWorkerName(name: string): void {
   if (HIDDEN.test(name)) refuse('it holds a control or invisible formatting character')
   if (name.normalize('NFKC') !== name) refuse('it is not in Unicode NFKC form (it holds a look-alike of another character)')
   if (/^\s|\s$/u.test(name)) refuse('it starts or ends with white space')
-  if (RESERVED.has(name.toLowerCase())) refuse(`"${name}" is reserved`)
+  if (isReservedName(name)) refuse(`"${name}" is reserved`)
 }

@@ -34,6 +34,14 @@ export const apiKeys = pgTable('api_keys', {
   revokedAt: int8('revoked_at'),
 }, (t) => [uniqueIndex('api_keys_lookup').on(t.lookup), index('api_keys_user').on(t.userId)])
 
+/** Browser sessions the server still honours (see src/db/schema.ts). */
+export const sessions = pgTable('sessions', {
+  id: text('id').primaryKey(),
+  userId: integer('user_id').notNull().references(() => users.id),
+  createdAt: int8('created_at').notNull(),
+  expiresAt: int8('expires_at').notNull(),
+}, (t) => [index('sessions_user').on(t.userId), index('sessions_expires').on(t.expiresAt)])
+
 export const identities = pgTable('identities', {
   id: serial('id').primaryKey(),
   provider: text('provider').notNull(),

@@ -32,6 +32,20 @@ export const apiKeys = sqliteTable('api_keys', {
 }, (t) => [uniqueIndex('api_keys_lookup').on(t.lookup), index('api_keys_user').on(t.userId)])
 
 /**
+ * Browser sessions the server still honours. The cookie carries a random nonce; this row,
+ * keyed by the nonce's SHA-256, is what makes it valid: logout deletes the row, "log out
+ * everywhere" and a suspension delete all of a user's rows, so a copied cookie stops working
+ * on every broker process sharing the database.
+ */
+export const sessions = sqliteTable('sessions', {
+  /** SHA-256 of the cookie's nonce, hex. */
+  id: text('id').primaryKey(),
+  userId: integer('user_id').notNull().references(() => users.id),
+  createdAt: integer('created_at').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+}, (t) => [index('sessions_user').on(t.userId), index('sessions_expires').on(t.expiresAt)])
+
+/**
  * A login at an OAuth provider linked to a user: the provider's stable user id (`subject`),
  * never its display name, finds the user again. A user may link several providers.
  */
@@ -165,7 +179,7 @@ export const adminActions = sqliteTable('admin_actions', {
   actorId: integer('actor_id'),
   /** The actor as shown: a username, `cli:<os user>`, or `ADMIN_USERS`. */
   actor: text('actor').notNull(),
-  /** role_grant | role_revoke | user_suspend | user_unsuspend | worker_trust | worker_untrust | worker_pause | worker_unpause | award */
+  /** role_grant | role_revoke | user_suspend | user_unsuspend | sessions_end | worker_trust | worker_untrust | worker_pause | worker_unpause | award */
   action: text('action').notNull(),
   targetUserId: integer('target_user_id'),
   targetWorkerId: integer('target_worker_id'),

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { UserRecord } from '../store/ports.js'
+import type { Principal } from '../accounts/accounts.js'
 import { toKudos } from '../economy/amounts.js'
 import { BrokerError } from '../errors.js'
 import { fieldsOf } from './body.js'
@@ -15,6 +16,11 @@ import { aliasOf, parseUserRef, workerUuid } from './ids.js'
 
 /** AI Horde's page size for `GET /users`. */
 const PAGE = 25
+
+/** Whether the caller's key may see the account's own (privileged) details: a registered key with `read`. */
+function mayReadOwn(principal: Principal): boolean {
+  return !principal.anonymous && principal.scopes.has('read')
+}
 
 export function registerAccountRoutes(scope: FastifyInstance, ctx: HordeApiContext): void {
   const { services, config } = ctx
@@ -52,7 +58,9 @@ export function registerAccountRoutes(scope: FastifyInstance, ctx: HordeApiConte
     if (typeof request.headers.apikey !== 'string' || request.headers.apikey === '') throw new BrokerError('unauthorized', 'No user matching sent API Key.')
     const user = await accounts.byId(request.principal.userId)
     if (!user) throw new BrokerError('unknown_user', `User with api_key not found.`)
-    return details(user, true)
+    // As AI Horde answers a restricted (shared) key: the public details only. A bridge's `work`
+    // key, a bot's `transfer` key still learn who they are (username, id, kudos), not the rest.
+    return details(user, mayReadOwn(request.principal))
   })
 
   scope.get<{ Querystring: { page?: string; sort?: string } }>('/users', async (request) => {
@@ -67,7 +75,7 @@ export function registerAccountRoutes(scope: FastifyInstance, ctx: HordeApiConte
     if (!/^\d{1,15}$/.test(id)) throw new BrokerError('unknown_user', "Please use only the numerical part of the userID. E.g. the '1' in 'db0#1'")
     const user = await accounts.byId(Number(id))
     if (!user) throw new BrokerError('unknown_user', `User with ID '${id}' not found.`)
-    return details(user, !request.principal.anonymous && request.principal.userId === user.id)
+    return details(user, mayReadOwn(request.principal) && request.principal.userId === user.id)
   })
 
   scope.post('/kudos/transfer', async (request) => {

@@ -29,6 +29,7 @@ const HORDE_CODES: Partial<Record<ErrorCode, { rc: string; status?: number }>> =
   already_submitted: { rc: 'DuplicateGen', status: 400 },
   too_many_active: { rc: 'TooManyPrompts' },
   too_many_requests: { rc: 'TooManyRequests' },
+  too_many_bad_keys: { rc: 'TooManyRequests' },
   insufficient_kudos: { rc: 'KudosTransferNotEnough', status: 400 },
   self_transfer: { rc: 'KudosTransferToSelf' },
   anonymous_transfer: { rc: 'KudosTransferFromAnon', status: 400 },

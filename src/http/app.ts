@@ -22,6 +22,7 @@ import { registerHistoryRoutes } from './routes/history.js'
 import { registerStatusRoutes } from './routes/status.js'
 import { registerWebRoutes } from './routes/web.js'
 import { createSessions, isSafeMethod, type Sessions } from './session.js'
+import { createBadKeyThrottle } from './bad-keys.js'
 import { contentSecurityPolicy } from '../web/security.js'
 import { errorPage } from '../web/pages/login.js'
 
@@ -91,24 +92,41 @@ export async function buildApp(services: Services, hooks: AppHooks = {}): Promis
   await app.register(fastifyWebsocket, {
     options: { maxPayload: config.limits.maxFrameBytes, perMessageDeflate: false },
   })
-  const sessions: Sessions = createSessions(app, config)
+  const sessions: Sessions = createSessions(app, config, services.store.sessions)
 
+  const badKeys = createBadKeyThrottle(services.redis, config.redisPrefix, config.limits.badKeysPerMinute, services.log)
   app.decorateRequest('principal', undefined as unknown as Principal)
   app.decorateRequest('session', null)
   // Authentication runs at preValidation: after body limits, before the body is checked
   // against its schema, so that callers without the right key learn nothing about it.
-  app.addHook('preValidation', async (request) => {
+  app.addHook('preValidation', async (request, reply) => {
     const key = presentedKey(request)
     request.session = null
     // A key always wins: REST clients and bots are unaffected by any cookie a browser holds.
     if (key === undefined) {
-      const session = sessions.read(request)
+      const session = await sessions.read(request)
       const user = session ? await services.accounts.byId(session.userId) : undefined
       if (session && user) {
         // Cross-site WebSocket hijacking: browsers send cookies on upgrades from any page.
         if (isUpgrade(request) && request.headers.origin !== sessions.publicUrl().origin) throw new BrokerError('cross_origin')
         request.session = session
         request.principal = { userId: user.id, username: user.username, roles: user.roles, scopes: new Set(SCOPES), keyId: null, anonymous: false, suspended: user.suspendedAt !== null }
+      }
+    }
+    if (!request.principal && key !== undefined) {
+      // Before the lookup: an address that keeps presenting wrong keys is not answered 401 forever.
+      try {
+        await badKeys.check(request.ip)
+      } catch (error) {
+        const retry = (error as { details?: { retry_after_seconds?: number } }).details?.retry_after_seconds
+        if (retry) reply.header('retry-after', String(retry))
+        throw error
+      }
+      try {
+        request.principal = await services.accounts.authenticate(key)
+      } catch (error) {
+        if ((error as { code?: string }).code === 'unauthorized') await badKeys.failed(request.ip)
+        throw error
       }
     }
     request.principal ??= await services.accounts.authenticate(key)

@@ -39,6 +39,7 @@ const OPENAI_CODES: Partial<Record<ErrorCode, string>> = {
   key_revoked: 'invalid_api_key',
   unknown_model: 'model_not_found',
   too_many_requests: 'rate_limit_exceeded',
+  too_many_bad_keys: 'rate_limit_exceeded',
   slow_down: 'rate_limit_exceeded',
 }
 

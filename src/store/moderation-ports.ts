@@ -12,12 +12,13 @@ import type { EntryInput } from '../economy/posting-rules.js'
 export type AdminActionKind =
   | 'role_grant' | 'role_revoke'
   | 'user_suspend' | 'user_unsuspend'
+  | 'sessions_end'
   | 'worker_trust' | 'worker_untrust'
   | 'worker_pause' | 'worker_unpause'
   | 'award'
 
 export const ADMIN_ACTION_KINDS: readonly AdminActionKind[] = [
-  'role_grant', 'role_revoke', 'user_suspend', 'user_unsuspend', 'worker_trust', 'worker_untrust', 'worker_pause', 'worker_unpause', 'award',
+  'role_grant', 'role_revoke', 'user_suspend', 'user_unsuspend', 'sessions_end', 'worker_trust', 'worker_untrust', 'worker_pause', 'worker_unpause', 'award',
 ]
 
 /** Who acted: a user (REST with a moderator's or admin's key), or the operator without one. */
@@ -85,8 +86,10 @@ export interface ModerationStore {
    * transaction. Null when the roles were already those (nothing written).
    */
   setRoles(userId: number, roles: string[], action: 'role_grant' | 'role_revoke', input: ActionInput): Promise<AdminActionRecord | null>
-  /** Suspends (or lifts the suspension of) a user and records it; null when it already was. */
+  /** Suspends (or lifts the suspension of) a user and records it; a suspension ends the user's browser sessions in the same write. Null when it already was. */
   setSuspended(userId: number, suspended: boolean, input: ActionInput): Promise<AdminActionRecord | null>
+  /** Ends every browser session of the user and records it (details: `ended`, how many), in one write. */
+  endSessions(userId: number, input: ActionInput): Promise<{ ended: number; action: AdminActionRecord }>
   /** Marks a worker trusted or not and records it; null when it already was. */
   setTrusted(workerId: number, trusted: boolean, input: ActionInput): Promise<AdminActionRecord | null>
   /** Pauses (with the action's reason) or unpauses a worker and records it; null when it already was. */

@@ -88,6 +88,28 @@ export interface AccountStore {
   byBalance(limit: number, offset: number): Promise<Array<UserRecord & { balance: number }>>
 }
 
+// --- browser sessions -------------------------------------------------------------------------
+
+export interface SessionRow {
+  /** SHA-256 of the cookie's nonce, hex: the cookie itself is never stored. */
+  id: string
+  userId: number
+  createdAt: number
+  expiresAt: number
+}
+
+/** The sessions the server honours; a cookie without its row is not a session. */
+export interface SessionStore {
+  /** Records a new session (and forgets sessions that expired before `row.createdAt`). */
+  start(row: SessionRow): Promise<void>
+  /** Whether session `id` of `userId` exists and has not expired at `now`. */
+  isActive(id: string, userId: number, now: number): Promise<boolean>
+  /** Ends one session; false when it was not there. */
+  end(id: string): Promise<boolean>
+  /** Ends every session of the user; returns how many. */
+  endAll(userId: number): Promise<number>
+}
+
 // --- OAuth identities -------------------------------------------------------------------------
 
 export interface IdentityRecord {

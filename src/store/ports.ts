@@ -13,7 +13,7 @@ import type { CreditLines, Split } from '../economy/payment.js'
 export type { BalanceChange, EntryInput, EntryKind, Category }
 export * from './people-ports.js'
 export * from './moderation-ports.js'
-import type { AccountRecord, AccountStore, AuditStore, IdentityStore, TransferStore } from './people-ports.js'
+import type { AccountRecord, AccountStore, AuditStore, IdentityStore, SessionStore, TransferStore } from './people-ports.js'
 import type { ModerationStore } from './moderation-ports.js'
 
 // --- requests -------------------------------------------------------------------------------
@@ -232,6 +232,8 @@ export interface Store {
   readonly ledger: LedgerStore
   readonly accounts: AccountStore
   readonly identities: IdentityStore
+  /** Browser sessions (logout, log out everywhere, suspension). */
+  readonly sessions: SessionStore
   readonly transfers: TransferStore
   readonly audit: AuditStore
   /** Roles, suspension, worker trust and pause, awards, and their audit trail. */

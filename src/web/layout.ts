@@ -32,7 +32,8 @@ export function layout(options: LayoutOptions): string {
     html`<a href="${href}"${options.nav === key ? html` aria-current="page"` : ''}>${label}</a>`
   const who = viewer.username
     ? html`<span class="who">${viewer.username}</span>
-      <form method="post" action="/logout" class="inline"><input type="hidden" name="_csrf" value="${viewer.csrf ?? ''}"><button type="submit" class="link">Log out</button></form>`
+      <form method="post" action="/logout" class="inline"><input type="hidden" name="_csrf" value="${viewer.csrf ?? ''}"><button type="submit" class="link">Log out</button></form>
+      <form method="post" action="/logout/everywhere" class="inline"><input type="hidden" name="_csrf" value="${viewer.csrf ?? ''}"><button type="submit" class="link">Log out everywhere</button></form>`
     : link('/login', 'Log in', 'login')
   return html`<!doctype html>
 <html lang="en">

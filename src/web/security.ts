@@ -27,7 +27,7 @@ export function safeNext(raw: unknown): string {
   // which a browser reads as another host. Check what is returned, not only what came in.
   if (parsed.pathname.startsWith('//')) return DEFAULT_NEXT
   // Never bounce back into the login machinery.
-  if (parsed.pathname.startsWith('/auth/') || parsed.pathname === '/logout') return DEFAULT_NEXT
+  if (parsed.pathname.startsWith('/auth/') || parsed.pathname.startsWith('/logout')) return DEFAULT_NEXT
   return parsed.pathname + parsed.search + parsed.hash
 }
 

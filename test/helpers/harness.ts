@@ -88,6 +88,7 @@ export async function startBroker(t: TestLike, options: { redis: RedisServer; en
     // Tests register many users from one address.
     REGISTRATIONS_PER_MINUTE: '100000',
     LOGINS_PER_MINUTE: '100000',
+    BAD_KEYS_PER_MINUTE: '100000',
     HTTP_CONNECTIONS_PER_IP: '100000',
     ...database,
     ...options.env,

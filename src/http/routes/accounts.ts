@@ -83,6 +83,15 @@ export function registerAccountRoutes(app: FastifyInstance, services: Services):
     return reply.status(204).send()
   })
 
+  app.delete('/v1/users/me/sessions', {
+    config: { auth: true },
+    schema: { summary: 'Log out everywhere: end every browser session of the caller (copied cookies too)', tags: ['accounts'] },
+  }, async (request) => {
+    const principal = requireUser(request)
+    if (principal.scopes.size < 4) throw new BrokerError('insufficient_scope', 'Only a key with every scope (or a session) can end sessions')
+    return { ended: await store.sessions.endAll(principal.userId) }
+  })
+
   app.get<{ Querystring: Static<typeof UserList> }>('/v1/users', {
     schema: { summary: 'Users sorted by kudos, highest first', tags: ['accounts'], querystring: UserList },
   }, async (request) => {

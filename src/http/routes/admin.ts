@@ -22,6 +22,7 @@ const WorkerParam = Type.Object({ name: Type.String({ minLength: 1, maxLength: 1
 const Reason = Type.String({ minLength: 1, maxLength: MAX_REASON_CHARS, description: 'Why: kept in the audit trail' })
 const RoleBody = Type.Object({ role: Type.String({ minLength: 1, maxLength: 32 }), grant: Type.Boolean(), reason: Reason }, { additionalProperties: false })
 const SuspendBody = Type.Object({ suspended: Type.Boolean(), reason: Reason }, { additionalProperties: false })
+const ReasonBody = Type.Object({ reason: Reason }, { additionalProperties: false })
 const AwardBody = Type.Object({ amount: Amount, memo: Reason }, { additionalProperties: false })
 const TrustBody = Type.Object({ trusted: Type.Boolean(), reason: Reason }, { additionalProperties: false })
 const PauseBody = Type.Object({ paused: Type.Boolean(), reason: Reason }, { additionalProperties: false })
@@ -81,6 +82,13 @@ export function registerAdminRoutes(app: FastifyInstance, services: Services, mo
       await changed()
       request.log.warn({ actor: request.principal.userId, target: value.id, suspended: request.body.suspended }, 'suspension changed')
       return { user: { id: value.id, username: value.username, suspended: value.suspendedAt !== null }, changed: action !== null, action: action && adminActionView(action) }
+    })
+
+  app.post<{ Params: Static<typeof UserParam>; Body: Static<typeof ReasonBody> }>('/v1/admin/users/:user/logout',
+    route('moderator', true, 'End every browser session of a user (log out everywhere; API keys are untouched)', { params: UserParam, body: ReasonBody }), async (request) => {
+      const result = await admin.endSessions(actingAs(request), request.params.user, request.body.reason)
+      request.log.warn({ actor: request.principal.userId, target: result.user.id, ended: result.ended }, 'sessions ended')
+      return { user: { id: result.user.id, username: result.user.username }, ended: result.ended, action: adminActionView(result.action) }
     })
 
   app.post<{ Params: Static<typeof UserParam>; Body: Static<typeof AwardBody> }>('/v1/admin/users/:user/awards',

@@ -159,7 +159,7 @@ export async function registerOAuthRoutes(app: FastifyInstance, services: Servic
       return reply.redirect('/account?done=linked', 303)
     }
     const { user, created } = await identities.login(profile)
-    sessions.start(reply, user.id)
+    await sessions.start(reply, user.id)
     request.log.info({ user: user.id, provider, created }, 'logged in')
     return reply.redirect(intent.n, 303)
   })

@@ -130,8 +130,15 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
     app.get<{ Querystring: { next?: string; failed?: string } }>('/login', { schema: { hide: true } }, async (request, reply) =>
       sendPage(reply, loginPage(viewer(request), oauth.providers, safeNext(request.query.next), LOGIN_FAILURES[request.query.failed ?? ''])))
 
-    app.post('/logout', { schema: { hide: true } }, async (_request, reply) => {
-      sessions.end(reply)
+    app.post('/logout', { schema: { hide: true } }, async (request, reply) => {
+      await sessions.end(request, reply)
+      return reply.redirect('/', 303)
+    })
+
+    // Ends every session of the logged-in user (other browsers, a copied cookie), this one too.
+    app.post('/logout/everywhere', { schema: { hide: true } }, async (request, reply) => {
+      if (request.session) await sessions.endAll(request.session.userId)
+      await sessions.end(request, reply)
       return reply.redirect('/', 303)
     })
 
@@ -154,7 +161,7 @@ export async function registerWebRoutes(root: FastifyInstance, services: Service
       if (principal.keyId === null || !SCOPES.every((scope) => principal.scopes.has(scope))) {
         return reply.redirect(`/login?failed=scope&next=${encodeURIComponent(next)}`, 303)
       }
-      sessions.start(reply, principal.userId)
+      await sessions.start(reply, principal.userId)
       return reply.redirect(next, 303)
     })
 

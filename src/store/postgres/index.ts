@@ -16,6 +16,7 @@ import { createPgModerationStore } from './moderation.js'
 import { createPgLedgerStore, postPg } from './ledger.js'
 import { createPool, migratePg, type PgOptions } from './open.js'
 import { createPgRequestStore } from './requests.js'
+import { createPgSessionStore } from './sessions.js'
 import { createPgTransferStore } from './transfers.js'
 import { createPgWorkerStore } from './workers.js'
 
@@ -40,6 +41,7 @@ export function createPostgresStore(pool: pg.Pool, options: PgCommitterOptions =
     ledger: createPgLedgerStore(pool, committer),
     accounts: createPgAccountStore(pool, committer),
     identities: createPgIdentityStore(pool, committer),
+    sessions: createPgSessionStore(pool, committer),
     transfers: createPgTransferStore(pool, committer),
     audit: createPgAuditStore(pool),
     moderation: createPgModerationStore(pool, committer),

@@ -56,7 +56,15 @@ export function createPgModerationStore(pool: pg.Pool, commit: PgCommitter): Mod
         const row = await lockedUser(db, userId)
         if ((row.suspendedAt !== null) === on) return null
         await db.query('update users set suspended_at = $1 where id = $2', [on ? input.at : null, userId])
+        if (on) await db.query('delete from sessions where user_id = $1', [userId])
         return record(db, on ? 'user_suspend' : 'user_unsuspend', { userId, name: row.username }, input)
+      })
+    },
+    endSessions(userId, input) {
+      return commit.run(async ({ db }) => {
+        const row = await lockedUser(db, userId)
+        const ended = (await db.query('delete from sessions where user_id = $1', [userId])).rowCount ?? 0
+        return { ended, action: await record(db, 'sessions_end', { userId, name: row.username }, { ...input, details: { ...input.details, ended } }) }
       })
     },
     setTrusted(workerId, on, input) {

@@ -13,6 +13,7 @@ import { createSqliteIdentityStore } from './identities.js'
 import { createSqliteModerationStore } from './moderation.js'
 import { createPoster, createSqliteLedgerStore } from './ledger.js'
 import { createSqliteRequestStore } from './requests.js'
+import { createSqliteSessionStore } from './sessions.js'
 import { createSqliteTransferStore } from './transfers.js'
 import { createSqliteWorkerStore } from './workers.js'
 
@@ -42,6 +43,7 @@ export function createSqliteStore(opened: OpenedDb, options: CommitterOptions = 
     ledger: createSqliteLedgerStore(sqlite, committer),
     accounts: createSqliteAccountStore(sqlite, committer, users),
     identities: createSqliteIdentityStore(sqlite, committer, users),
+    sessions: createSqliteSessionStore(sqlite, committer),
     transfers: createSqliteTransferStore(sqlite, committer),
     audit: createSqliteAuditStore(sqlite),
     moderation: createSqliteModerationStore(sqlite, committer),

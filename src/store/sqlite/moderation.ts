@@ -29,6 +29,7 @@ export function createSqliteModerationStore(sqlite: Database.Database, commit: C
     'select name, owner_id as ownerId, trusted, paused_at as pausedAt from workers where id = ?')
   const setRoles = sqlite.prepare('update users set roles = ? where id = ?')
   const setSuspended = sqlite.prepare('update users set suspended_at = ? where id = ?')
+  const endSessions = sqlite.prepare('delete from sessions where user_id = ?')
   const setTrusted = sqlite.prepare('update workers set trusted = ? where id = ?')
   const setPaused = sqlite.prepare('update workers set paused_at = ?, paused_reason = ? where id = ?')
   const lastId = sqlite.prepare<[], { id: number | null }>('select max(id) as id from admin_actions')
@@ -62,7 +63,16 @@ export function createSqliteModerationStore(sqlite: Database.Database, commit: C
         if (!row) throw missing('user', userId)
         if ((row.suspendedAt !== null) === on) return null
         setSuspended.run(on ? input.at : null, userId)
+        if (on) endSessions.run(userId)
         return record(on ? 'user_suspend' : 'user_unsuspend', { userId, name: row.username }, input)
+      })
+    },
+    endSessions(userId, input) {
+      return commit.run(() => {
+        const row = user.get(userId)
+        if (!row) throw missing('user', userId)
+        const ended = endSessions.run(userId).changes
+        return { ended, action: record('sessions_end', { userId, name: row.username }, { ...input, details: { ...input.details, ended } }) }
       })
     },
     setTrusted(workerId, on, input) {
