@@ -37,6 +37,7 @@ import { createKeys } from './queue/keys.js'
 import type { Services } from './services.js'
 import { createHordeView } from './web/horde-view.js'
 import { Hub } from './gateway/connection.js'
+import { createLimits } from './limits/limits.js'
 import { CloseCode } from './protocol/envelope.js'
 
 export interface Broker {
@@ -111,6 +112,8 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
       }),
     },
   })
+  const clusterLog = (error: unknown) => log.warn({ err: error }, 'cluster')
+  const clusterKeys = createClusterKeys(config.redisPrefix)
   const ledger = createLedger(store)
   ledger.events.on('change', (change) => metrics.ledgerPostings.inc({ kind: change.kind }))
   const accounts = createAccounts(store)
@@ -125,7 +128,9 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     admin: createAdmin(store, { maxKudos: config.kudos.maxTransfer }),
     metrics,
     log,
-    hub: new Hub(config.heartbeatSeconds * 1000, config.limits.connectionsPerIp),
+    hub: new Hub(config.heartbeatSeconds * 1000),
+    // One process counts in memory (no round trip); several count in the shared Redis.
+    limits: createLimits(config, config.cluster ? { redis, keys: clusterKeys, log: clusterLog } : undefined),
     // The core, built below, is the source; the closure reads it when a snapshot is taken.
     status: { snapshot: () => core.status() },
     draining: false,
@@ -137,8 +142,6 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   const subscriber = createRedis(redisTarget.url, 'horde-broker-sub')
   // ioredis reconnects by itself; an error event without a listener would crash the process.
   for (const client of [redis, subscriber]) client.on('error', (error) => log.warn({ err: error }, 'redis connection error'))
-  const clusterLog = (error: unknown) => log.warn({ err: error }, 'cluster')
-  const clusterKeys = createClusterKeys(config.redisPrefix)
   // A final event's stream is kept a few seconds only: a watcher that comes later reads the
   // finished request from the store.
   let feed: RedisFeed | undefined
@@ -219,7 +222,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
         hordeApi?.close()
         await app.close()
         await core.close()
-        await Promise.all([fanout.close(), control.close(), registry.close()])
+        await Promise.all([fanout.close(), control.close(), registry.close(), services.limits.close()])
         await feed?.close()
         await jobQueue.close()
         await redis.quit().catch(() => redis.disconnect())

@@ -12,6 +12,7 @@ import type { Logger } from 'pino'
 import type { StatusSource } from './protocol/status.js'
 import type { HordeView } from './web/horde-view.js'
 import type { Admin } from './admin/admin.js'
+import type { Limits } from './limits/limits.js'
 
 export interface Services {
   readonly config: Config
@@ -30,6 +31,8 @@ export interface Services {
   readonly metrics: Metrics
   /** This process's sockets and their heartbeat. */
   readonly hub: Hub
+  /** Per-address and per-user limits of the socket edge (shared by every process with CLUSTER=on). */
+  readonly limits: Limits
   /** The process logger (fastify's too). Never given API keys or prompt text at info level. */
   readonly log: Logger
   /** Brings gauges that are computed on demand (waiting requests per model) up to date before a scrape. */

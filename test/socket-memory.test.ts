@@ -9,6 +9,7 @@ import v8 from 'node:v8'
 import vm from 'node:vm'
 import type { IncomingMessage } from 'node:http'
 import { client, rawWorker } from './helpers/pipeline.js'
+import type { Peer } from './helpers/ws.js'
 import { registerUser, sleep, startBroker, startTestRedis } from './helpers/harness.js'
 
 v8.setFlagsFromString('--expose-gc')
@@ -21,7 +22,7 @@ t.test('an open worker or client socket keeps nothing of its upgrade request', a
   broker.app.server.on('upgrade', (request: IncomingMessage) => upgrades.push(new WeakRef(request)))
 
   const owner = await registerUser(url, 'memory-owner')
-  const peers = []
+  const peers: Peer[] = []
   for (let i = 0; i < 5; i++) peers.push(await rawWorker(wsUrl, owner.key, { name: `memory-w${i}` }))
   for (let i = 0; i < 5; i++) peers.push(await client(wsUrl, owner.key))
   t.teardown(() => { for (const peer of peers) peer.close() })

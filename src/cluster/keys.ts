@@ -4,7 +4,9 @@
  * writes today, so both can run against one Redis while the move is under way).
  *
  * A request's stream and its position counter share the hash tag `{request}`: the fan-out
- * script touches both in one call, which Redis Cluster allows only within one slot.
+ * script touches both in one call, which Redis Cluster allows only within one slot. The
+ * connection counts and their holders' liveness share the tag `{connections}` for the same
+ * reason (the admission script reads both).
  */
 
 export interface ClusterKeys {
@@ -22,6 +24,12 @@ export interface ClusterKeys {
   events(request: string): string
   /** Pub/sub channel: control messages for every process. */
   readonly control: string
+  /** String with a TTL: one token bucket's theoretical arrival time (GCRA), per limiter and key. */
+  rate(limiter: string, key: string): string
+  /** Hash: holder (process id) -> connections it holds for one key (an address). */
+  connections(key: string): string
+  /** Sorted set: holder (process id) -> when its liveness lapses, ms on Redis's clock. */
+  readonly connectionHolders: string
 }
 
 export function createClusterKeys(prefix: string): ClusterKeys {
@@ -33,5 +41,8 @@ export function createClusterKeys(prefix: string): ClusterKeys {
     position: (request) => `${prefix}:fanout:{${request}}:position`,
     events: (request) => `${prefix}:fanout:{${request}}:events`,
     control: `${prefix}:control`,
+    rate: (limiter, key) => `${prefix}:limits:rate:${limiter}:${key}`,
+    connections: (key) => `${prefix}:limits:{connections}:open:${key}`,
+    connectionHolders: `${prefix}:limits:{connections}:holders`,
   }
 }

@@ -129,24 +129,9 @@ export interface HubEvents {
 export class Hub extends EventEmitter<HubEvents> {
   readonly connections = new Set<Connection>()
   private timer: NodeJS.Timeout | undefined
-  private readonly perAddress = new Map<string, number>()
 
-  constructor(private readonly heartbeatMs: number, private readonly maxPerAddress: number) {
+  constructor(private readonly heartbeatMs: number) {
     super()
-  }
-
-  /** Admits a connection unless its address is over its limit. */
-  admit(address: string): boolean {
-    const count = this.perAddress.get(address) ?? 0
-    if (count >= this.maxPerAddress) return false
-    this.perAddress.set(address, count + 1)
-    return true
-  }
-
-  release(address: string): void {
-    const count = (this.perAddress.get(address) ?? 1) - 1
-    if (count <= 0) this.perAddress.delete(address)
-    else this.perAddress.set(address, count)
   }
 
   add(connection: Connection): void {

@@ -11,7 +11,7 @@ import type { Principal, Scope } from '../accounts/accounts.js'
 import { BrokerError } from '../errors.js'
 import { Connection, type SocketSession } from '../gateway/connection.js'
 import type { Services } from '../services.js'
-import { KeyedTokenBuckets } from '../gateway/token-bucket.js'
+import { isPending } from '../limits/ports.js'
 import { CloseCode, errorFrame } from '../protocol/envelope.js'
 
 export type { SocketSession }
@@ -38,23 +38,17 @@ export interface UpgradeFacts {
   log: FastifyBaseLogger
 }
 
-/** Upgrade attempts per address, shared by every channel of one app. */
-const upgradeBuckets = new WeakMap<Services, KeyedTokenBuckets<string>>()
-
 export function registerSocketRoute(app: FastifyInstance, services: Services, path: string, options: SocketRouteOptions): void {
   const { hub, config, accounts } = services
-  let upgrades = upgradeBuckets.get(services)
-  if (!upgrades) {
-    upgrades = new KeyedTokenBuckets<string>({ rate: config.limits.upgradesPerSecond, burst: Math.ceil(config.limits.upgradesPerSecond * 2) })
-    upgradeBuckets.set(services, upgrades)
-  }
-  const buckets = upgrades
+  // Shared by every channel (and, with CLUSTER=on, by every process).
+  const { upgrades, connections } = services.limits
   app.get(path, {
     websocket: true,
     schema: { summary: options.summary, tags: ['websocket'] },
     preValidation: async (request) => {
       if (services.draining) throw new BrokerError('unavailable', 'This broker process is draining; connect again (to another process, if there is one)')
-      if (!buckets.take(request.ip).ok) throw new BrokerError('too_many_connections', 'Too many connection attempts from this address; retry later')
+      const upgrade = upgrades.take(request.ip)
+      if (!(isPending(upgrade) ? await upgrade : upgrade).ok) throw new BrokerError('too_many_connections', 'Too many connection attempts from this address; retry later')
       const principal = request.principal
       if (options.registeredOnly && principal.anonymous) throw new BrokerError('unauthorized', 'This channel needs an API key')
       if (!principal.scopes.has(options.scope)) throw new BrokerError('insufficient_scope', `This API key lacks the ${options.scope} scope`)
@@ -62,13 +56,14 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
       // The last check before the handler. The slot belongs to the TCP connection and is
       // released when it closes, however it ends: a normal close, a refusal by a later hook,
       // or a handshake that ws aborts (no Sec-WebSocket-Key, say) before any handler runs.
-      if (!hub.admit(request.ip)) throw new BrokerError('too_many_connections')
+      const admission = connections.acquire(request.ip)
+      if (!(isPending(admission) ? await admission : admission)) throw new BrokerError('too_many_connections')
       const address = request.ip
       let held = true
       const release = () => {
         if (!held) return
         held = false
-        hub.release(address)
+        connections.release(address)
       }
       const raw = request.raw.socket
       if (raw.destroyed) release()

@@ -2,7 +2,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { Core } from '../../core/core.js'
 import { ClientSession, type ClientChannel } from '../../gateway/client-session.js'
-import { KeyedTokenBuckets } from '../../gateway/token-bucket.js'
 import { WorkerSession } from '../../gateway/worker-session.js'
 import { PROTOCOL_VERSION } from '../../protocol/envelope.js'
 import type { Services } from '../../services.js'
@@ -10,11 +9,10 @@ import { registerSocketRoute } from '../socket-route.js'
 
 export function registerSocketRoutes(app: FastifyInstance, services: Services, core: Core): void {
   const heartbeatMs = services.config.heartbeatSeconds * 1000
-  const perSecond = services.config.limits.submitsPerSecond
   const channel: ClientChannel = {
     generations: core.generations,
     positions: core.positions,
-    submits: new KeyedTokenBuckets<string>({ rate: perSecond, burst: Math.max(1, Math.ceil(perSecond)) }),
+    submits: services.limits.submits,
     runningHere: (request) => core.runner.busyWith(request),
   }
 
