@@ -22,21 +22,23 @@ t.test('token buckets: burst, refill, retry hint, sweep', async (t) => {
 
 t.test('the bot channel limits commands per key', async (t) => {
   const redis = await startTestRedis(t)
-  const { url, wsUrl } = await startBroker(t, { redis, env: { BOT_COMMANDS_PER_SECOND: '5', BOT_COMMAND_BURST: '10' } })
+  // One token every 2 s: opening the second socket below (a key lookup, on PostgreSQL too) must
+  // not refill the bucket on a loaded machine before that socket's command arrives.
+  const { url, wsUrl } = await startBroker(t, { redis, env: { BOT_COMMANDS_PER_SECOND: '0.5', BOT_COMMAND_BURST: '10' } })
   const alice = await registerUser(url, 'alice')
   const bob = await registerUser(url, 'bob')
   const bot = await openBot(t, wsUrl, alice.key)
-  t.same(bot.ready.limits, { max_in_flight: 256, commands_per_second: 5, burst: 10 })
+  t.same(bot.ready.limits, { max_in_flight: 256, commands_per_second: 0.5, burst: 10 })
 
   for (let i = 0; i < 30; i++) bot.send({ type: 'balance', id: i })
   const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => bot.reply(i)))
   const ok = replies.filter((r) => r.type === 'result').length
   const limited = replies.filter((r) => r.type === 'error' && r.code === 'too_many_requests')
   // The 30 frames normally arrive in one read; a slow machine may refill a token or two meanwhile.
-  t.ok(ok >= 10 && ok <= 13, `the burst went through (${ok})`)
+  t.ok(ok >= 10 && ok <= 11, `the burst went through (${ok})`)
   t.equal(ok + limited.length, 30, 'the rest were refused with a code')
   const hint = limited[0] as { retry_after_ms?: number }
-  t.ok(hint.retry_after_ms! > 0 && hint.retry_after_ms! <= 200, `retry_after_ms ${hint.retry_after_ms}`)
+  t.ok(hint.retry_after_ms! > 0 && hint.retry_after_ms! <= 2000, `retry_after_ms ${hint.retry_after_ms}`)
 
   const sameKey = await openBot(t, wsUrl, alice.key)
   t.match(await sameKey.request({ type: 'balance' }), { type: 'error', code: 'too_many_requests' }, 'a second socket shares the key\'s bucket')

@@ -7,6 +7,7 @@
  */
 import t from 'tap'
 import Database from 'better-sqlite3'
+import pg from 'pg'
 import { client, rawWorker, serve } from './helpers/pipeline.js'
 import { balanceOf, eventually, grant, ledgerInvariant, registerUser, sleep, startBroker, startTestRedis } from './helpers/harness.js'
 
@@ -111,14 +112,26 @@ t.test('an accept whose commit fails withdraws the job and tells the client; not
   const peer = await client(wsUrl, requester.key)
   t.teardown(() => { worker.close(); peer.close() })
 
-  // Another connection holds SQLite's write lock past the broker's busy timeout (5 s): its commit fails.
-  const side = new Database(database)
-  t.teardown(() => side.close())
-  side.prepare('BEGIN IMMEDIATE').run()
-  peer.send({ type: 'submit', id: 'locked', prompt: 'blocked', models: [MODEL], max_length: 16 })
-  // The process is blocked in the commit until SQLite gives up; let go of the lock after that.
-  await sleep(100)
-  side.prepare('ROLLBACK').run()
+  if (database.startsWith('postgres')) {
+    // PostgreSQL: a trigger refuses the insert of the request's row, so the accept's write fails.
+    const side = new pg.Client({ connectionString: database })
+    await side.connect()
+    t.teardown(() => side.end())
+    await side.query(`create function refuse_requests() returns trigger language plpgsql as $$ begin raise exception 'refused by the test'; end $$`)
+    await side.query('create trigger refuse_requests before insert on requests for each row execute function refuse_requests()')
+    peer.send({ type: 'submit', id: 'locked', prompt: 'blocked', models: [MODEL], max_length: 16 })
+    await eventually(() => peer.frames.some((f) => (f.type === 'accepted' || f.type === 'error') && f.id === 'locked'), 15_000, 'the answer to the refused submission')
+    await side.query('drop trigger refuse_requests on requests')
+  } else {
+    // Another connection holds SQLite's write lock past the broker's busy timeout (5 s): its commit fails.
+    const side = new Database(database)
+    t.teardown(() => side.close())
+    side.prepare('BEGIN IMMEDIATE').run()
+    peer.send({ type: 'submit', id: 'locked', prompt: 'blocked', models: [MODEL], max_length: 16 })
+    // The process is blocked in the commit until SQLite gives up; let go of the lock after that.
+    await sleep(100)
+    side.prepare('ROLLBACK').run()
+  }
   const answer = await peer.next((f) => (f.type === 'accepted' || f.type === 'error') && f.id === 'locked', 15_000)
   t.equal(answer.type, 'error', 'the client hears the submission failed')
   t.equal(answer.code, 'internal')

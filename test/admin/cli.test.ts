@@ -4,7 +4,7 @@
  * admin's key; then a backup taken while the broker runs, restored, and a broker started on
  * the restored file sees the same balances.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { api, eventually, registerUser, startBroker, startTestRedis, tempDir } from '../helpers/harness.js'
 import { rawWorker } from '../helpers/pipeline.js'
+import { createTestDatabase } from '../helpers/postgres.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -33,8 +34,9 @@ function admin(args: string[], env: Record<string, string>): Promise<Run> {
 t.test('the operator walk-through: ADMIN_USERS, a moderator, an award, a pause, a suspension, a backup restored', async (t) => {
   const redis = await startTestRedis(t)
   const dataDir = tempDir()
-  const { url, wsUrl, broker } = await startBroker(t, { redis, dataDir, env: { ADMIN_USERS: 'alice', MODERATION_POLL_SECONDS: '0.2' } })
-  const onDb = { DATA_DIR: dataDir }
+  const { url, wsUrl, broker, config } = await startBroker(t, { redis, dataDir, env: { ADMIN_USERS: 'alice', MODERATION_POLL_SECONDS: '0.2' } })
+  // horde-admin works on the broker's own database: its SQLite file, or its PostgreSQL database.
+  const onDb: Record<string, string> = config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : { DATA_DIR: dataDir }
 
   const key = await admin(['users', 'key', 'alice'], onDb)
   t.equal(key.code, 0, key.stderr)
@@ -93,11 +95,21 @@ t.test('the operator walk-through: ADMIN_USERS, a moderator, an award, a pause, 
   const file = path.join(backupDir, 'horde-backup.sqlite')
   const backup = await admin(['backup', file], onDb)
   t.equal(backup.code, 0, backup.stderr)
-  t.match(backup.stdout, /ledger audit of the copy: OK/)
   t.equal((await admin(['backup', file], onDb)).code, 2, 'an existing file is never overwritten')
   const restored = tempDir()
-  fs.copyFileSync(file, path.join(restored, 'horde.sqlite'))
-  const again = await startBroker(t, { redis: await startTestRedis(t), dataDir: restored })
+  let restoredEnv: Record<string, string> = {}
+  if (config.databaseUrl) {
+    // PostgreSQL: pg_dump's custom format, restored with pg_restore into a new database, as README says.
+    t.match(backup.stdout, /custom format; restore with pg_restore/)
+    const target = await createTestDatabase(t, 'restored')
+    const restore = spawnSync('pg_restore', ['--clean', '--if-exists', '--no-owner', '-d', target, file], { encoding: 'utf8' })
+    t.equal(restore.status, 0, `pg_restore: ${restore.stderr}`)
+    restoredEnv = { DATABASE_URL: target }
+  } else {
+    t.match(backup.stdout, /ledger audit of the copy: OK/)
+    fs.copyFileSync(file, path.join(restored, 'horde.sqlite'))
+  }
+  const again = await startBroker(t, { redis: await startTestRedis(t), dataDir: restored, env: restoredEnv })
   t.equal((await api(again.url, 'GET', '/v1/users/carol')).body.kudos, 25, 'the restored broker sees the same balance')
   t.same((await again.broker.services.accounts.byName('bob'))!.roles, ['moderator'], 'and the same roles')
   t.equal((await api(again.url, 'POST', '/v1/generate', { key: carol.key, body: { prompt: 'p' } })).body.error.code, 'user_suspended', 'and the same suspension')
