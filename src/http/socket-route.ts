@@ -35,6 +35,7 @@ export interface SocketRouteOptions {
 export interface UpgradeFacts {
   /** The client's address (behind `TRUST_PROXY`, the forwarded one). */
   ip: string
+  /** The app's logger: a per-request child logger would be one more object kept per socket. */
   log: FastifyBaseLogger
 }
 
@@ -76,7 +77,7 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
     // never sent: detach it. `wire` is handed what the socket needs, never `request` itself.
     const tcp = request.raw.socket as typeof request.raw.socket & { _httpMessage?: ServerResponse | null }
     tcp._httpMessage?.detachSocket(tcp)
-    wire(socket, request.principal, { ip: request.ip, log: request.log })
+    wire(socket, request.principal, { ip: request.ip, log: app.log })
   })
 
   function wire(socket: WebSocket, principal: Principal, upgrade: UpgradeFacts): void {
