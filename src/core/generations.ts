@@ -20,6 +20,7 @@ import type { AcceptOptions, NewRequest, RequestRecord, RequestStore, LedgerStor
 import type { Dispatcher } from './dispatcher.js'
 import { cancelledUnstartedEvent } from './events.js'
 import type { JobRunner } from './job-runner.js'
+import { remoteStanding } from './remote-standing.js'
 
 export type RequestState = RequestView['state']
 export type { RequestView }
@@ -258,9 +259,17 @@ export function createGenerations(deps: GenerationsDeps): Generations {
       const cls = classOfRecord(row)
       const priority = priorityForBalance((await deps.ledger.account(row.userId))?.balance ?? 0)
       base.position = await jobQueue.position(cls.queue, id, priority)
-      if (base.position === null) base.state = 'running'
-      base.is_possible = await dispatcher.isPossible(cls)
-      return { view: base, attempt: 0, seq: 0, cls }
+      if (base.position !== null) {
+        base.is_possible = await dispatcher.isPossible(cls)
+        return { view: base, attempt: 0, seq: 0, cls }
+      }
+      // Not in its queue: a worker of another process holds it.
+      base.state = 'running'
+      delete base.position
+      const remote = await remoteStanding(fanout, id)
+      if (!remote) return { view: base, attempt: 0, seq: 0 }
+      Object.assign(base, { attempt: remote.attempt, worker: remote.worker, model: remote.model, text: remote.text })
+      return { view: base, attempt: remote.attempt, seq: remote.seq }
     } else if (state === 'running' && local) {
       base.attempt = local.job.attempt
       base.worker = local.worker.info?.name ?? null
