@@ -20,7 +20,7 @@ import type { AcceptOptions, NewRequest, RequestRecord, RequestStore, LedgerStor
 import type { Dispatcher } from './dispatcher.js'
 import { cancelledUnstartedEvent } from './events.js'
 import type { JobRunner } from './job-runner.js'
-import { remoteStanding } from './remote-standing.js'
+import { chunksBetween, remoteStanding } from './remote-standing.js'
 
 export type RequestState = RequestView['state']
 export type { RequestView }
@@ -60,8 +60,15 @@ export interface SubmitResult {
 
 /** Where an attach delivers: the view once, then the events that follow it. */
 export interface AttachSink {
-  view(view: RequestView): void
+  /** `resumed`, only for an attach with `after`: true when the chunks after it follow as events. */
+  view(view: RequestView, resumed?: boolean): void
   event: EventListener
+}
+
+/** The last chunk a watcher holds (its attempt and seq). */
+export interface ChunkPlace {
+  attempt: number
+  seq: number
 }
 
 export interface GenerationsDeps {
@@ -90,7 +97,7 @@ export interface Generations {
    * later event, none twice (chunks the view's text already holds are not repeated). No
    * subscription is kept (null) for a request that has ended.
    */
-  attach(caller: Caller, id: string, sink: AttachSink): Promise<Subscription | null>
+  attach(caller: Caller, id: string, sink: AttachSink, after?: ChunkPlace): Promise<Subscription | null>
   /** Follows a request from its first event (a submitter that just got its id). */
   watch(caller: Caller, id: string, listener: EventListener): Promise<Subscription>
   /** The view with what the position feed and attach need besides it. */
@@ -298,26 +305,29 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     return view(caller, id, access)
   }
 
-  async function attach(caller: Caller, id: string, sink: AttachSink): Promise<Subscription | null> {
+  async function attach(caller: Caller, id: string, sink: AttachSink, after?: ChunkPlace): Promise<Subscription | null> {
     await loadOwned(caller.principal, id)
     // Subscribe first, then look: events that arrive meanwhile wait in `early` and are
     // handed on after the view, without the chunks the view's text already holds.
     let early: PositionedEvent[] | null = []
     const subscription = await fanout.subscribe(id, (event) => (early ? early.push(event) : sink.event(event)))
     let seen: Awaited<ReturnType<typeof viewWithSeq>>
+    let replay: PositionedEvent[] | null = null
     try {
       seen = await viewWithSeq(caller, id)
+      if (after && !FINAL.has(seen.view.state)) replay = await chunksBetween(fanout, id, seen.attempt, after.seq, seen.seq)
     } catch (error) {
       subscription.close()
       throw error
     }
     const pending = early
     early = null
-    sink.view(seen.view)
+    sink.view(seen.view, after ? replay !== null && after.attempt === seen.attempt : undefined)
     if (FINAL.has(seen.view.state)) {
       subscription.close()
       return null
     }
+    if (replay && after?.attempt === seen.attempt) for (const event of replay) sink.event(event)
     for (const event of pending) {
       if (event.type === 'chunk' && event.attempt === seen.attempt && (event.seq ?? 0) < seen.seq) continue
       sink.event(event)

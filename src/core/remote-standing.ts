@@ -39,3 +39,15 @@ export function standingOf(events: readonly PositionedEvent[]): RemoteStanding |
   found.text = parts.join('')
   return found
 }
+
+/**
+ * The chunks of `attempt` after seq `last` and before seq `next` (what an attach with
+ * `after` resends before the live events), from the stream's history; null when some are
+ * gone from it or the attempt is unknown.
+ */
+export async function chunksBetween(fanout: Fanout, request: string, attempt: number, last: number, next: number): Promise<PositionedEvent[] | null> {
+  if (attempt === 0) return null
+  if (last + 1 >= next) return []
+  const chunks = (await fanout.history(request)).filter((e) => e.type === 'chunk' && e.attempt === attempt && e.seq !== undefined && e.seq > last && e.seq < next)
+  return chunks.length === next - last - 1 ? chunks : null
+}
