@@ -18,6 +18,7 @@ import { createRedis, findRedis, type RedisTarget } from './redis/connect.js'
 import { loadModelRegistry } from './economy/models.js'
 import type { UptimeClock } from './economy/uptime.js'
 import { createClusterKeys } from './cluster/keys.js'
+import { bridgeAccounts, isRemote } from './cluster/account-bridge.js'
 import { createMemoryControlBus } from './cluster/memory-control-bus.js'
 import { createMemoryFanout } from './cluster/memory-fanout.js'
 import { createRedisRegistry } from './cluster/redis-registry.js'
@@ -115,7 +116,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
   const clusterLog = (error: unknown) => log.warn({ err: error }, 'cluster')
   const clusterKeys = createClusterKeys(config.redisPrefix)
   const ledger = createLedger(store)
-  ledger.events.on('change', (change) => metrics.ledgerPostings.inc({ kind: change.kind }))
+  ledger.events.on('change', (change) => { if (!isRemote(change)) metrics.ledgerPostings.inc({ kind: change.kind }) })
   const accounts = createAccounts(store)
   const services: Services = {
     config,
@@ -157,6 +158,10 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     control = createMemoryControlBus({ log: clusterLog })
   }
   const registry = createRedisRegistry({ redis, keys: clusterKeys, log: clusterLog })
+  // Revoked keys and ledger postings reach the sockets and bots of every process.
+  const unbridge = config.cluster
+    ? bridgeAccounts({ control, processId: registry.processId, accounts: accounts.events, ledger: ledger.events, log: clusterLog })
+    : () => undefined
   const core = createCore({
     config, store, jobQueue, keys, fanout, control, registry, models, metrics, redis, subscriber, log,
     findUser: async (username) => services.accounts.byName(username),
@@ -222,6 +227,7 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
         hordeApi?.close()
         await app.close()
         await core.close()
+        unbridge()
         await Promise.all([fanout.close(), control.close(), registry.close(), services.limits.close()])
         await feed?.close()
         await jobQueue.close()

@@ -16,6 +16,7 @@ import { createRedisRegistry, type RedisRegistryOptions } from '../src/cluster/r
 import { createRedisFanout } from '../src/cluster/redis-fanout.js'
 import { createRedisControlBus } from '../src/cluster/redis-control-bus.js'
 import { createRedisFeed } from '../src/cluster/redis-feed.js'
+import { chunkEvent } from '../src/core/events.js'
 import type { ControlBus, Fanout, OnlineWorker, PositionedEvent, RequestEvent, WorkerRegistry } from '../src/cluster/ports.js'
 import { eventually, sleep, startTestRedis } from './helpers/harness.js'
 
@@ -70,6 +71,19 @@ export function fanoutContract(t: Test, factory: FanoutFactory): void {
     t.equal(a.got[19].type, 'done')
     sub.close()
     t.equal(fanout.listeners(request), 0)
+  })
+
+  t.test('a chunk event keeps its attempt and seq, live and from the history', async (t) => {
+    const fanout = await factory.make(t)
+    const request = randomUUID()
+    const a = recorder()
+    const sub = await fanout.subscribe(request, a.listener)
+    await fanout.publish(request, chunkEvent(request, 2, 0, 'x'))
+    await fanout.publish(request, chunkEvent(request, 2, 1, 'y'))
+    await waitFor('two events', () => a.got.length === 2)
+    t.same(a.got.map((e) => [e.attempt, e.seq]), [[2, 0], [2, 1]], 'live')
+    t.same((await fanout.history(request)).map((e) => [e.attempt, e.seq]), [[2, 0], [2, 1]], 'from the history')
+    sub.close()
   })
 
   t.test('requests are separate streams', async (t) => {

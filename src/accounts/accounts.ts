@@ -71,7 +71,7 @@ function hashSecret(secret: string): Buffer {
 export interface AccountEvents {
   /**
    * An API key was revoked (emitted after the write). Sessions opened with it listen and
-   * close. In-process only: several broker processes would relay it over Redis pub/sub.
+   * close. With CLUSTER=on src/cluster/account-bridge.ts relays it to the other processes.
    */
   revoked: [keyId: number]
 }

@@ -116,7 +116,7 @@ export function createMemoryFanout(options: MemoryFanoutOptions = {}): Fanout {
     async publish(request: string, event: RequestEvent): Promise<Position> {
       const stream = streamOf(request)
       // Frozen: every subscriber and every history reader is handed this same object.
-      const positioned: PositionedEvent = Object.freeze({ type: event.type, frame: event.frame, final: event.final, position: ++stream.last })
+      const positioned: PositionedEvent = Object.freeze({ type: event.type, frame: event.frame, final: event.final, position: ++stream.last, ...(event.type === 'chunk' ? { attempt: event.attempt, seq: event.seq } : {}) })
       stream.events.push(positioned)
       if (stream.events.length - stream.head > historySize) stream.head++
       // Compact once the dropped prefix is as long as what is kept: amortized O(1) per event.

@@ -10,6 +10,7 @@
  *   job, a revoked key, a balance change, a worker replaced).
  * - `WorkerRegistry`: the workers connected to any live process, and which process holds them.
  */
+import type { BalanceChange } from '../economy/posting-rules.js'
 
 /** Where an event sits in its request's stream: strictly increasing per request, from 1. */
 export type Position = number
@@ -62,10 +63,13 @@ export interface Fanout {
 export type ControlMessage =
   /** Stop the job of this request, on whichever process's worker holds it. */
   | { type: 'cancel'; request: string }
-  /** An API key was revoked: close what it opened. */
-  | { type: 'key_revoked'; keyId: number }
-  /** A user's balance changed (priorities move, bots hear of it). */
-  | { type: 'balance_changed'; userId: number; balance: number }
+  /** An API key was revoked: close what it opened. `origin`: the process it was revoked on. */
+  | { type: 'key_revoked'; keyId: number; origin?: string }
+  /**
+   * A user's balance changed (priorities move, bots hear of it). `change`: the whole posting,
+   * for bot events; `origin`: the process whose ledger wrote it.
+   */
+  | { type: 'balance_changed'; userId: number; balance: number; change?: BalanceChange; origin?: string }
   /** A newer session took this worker name: the older one, wherever it is, is closed. */
   | { type: 'worker_replaced'; name: string; session: string }
 

@@ -81,7 +81,20 @@ type StreamEntry = [id: string, fields: string[]]
 
 function fromEntry([id, fields]: StreamEntry): PositionedEvent {
   const value = (name: string) => fields[fields.indexOf(name) + 1]
-  return { position: Number.parseInt(id, 10), type: value('t') as RequestEvent['type'], final: value('f') === '1', frame: value('d') }
+  return placed({ position: Number.parseInt(id, 10), type: value('t') as RequestEvent['type'], final: value('f') === '1', frame: value('d') })
+}
+
+/** The frame's head names a chunk's attempt and seq (src/core/events.ts builds it so): read them back. */
+const CHUNK_PLACE = /^\{"type":"chunk","request":"[^"]*","attempt":(\d+),"seq":(\d+)/
+
+function placed(event: PositionedEvent): PositionedEvent {
+  if (event.type !== 'chunk') return event
+  const match = CHUNK_PLACE.exec(event.frame)
+  if (match) {
+    event.attempt = Number(match[1])
+    event.seq = Number(match[2])
+  }
+  return event
 }
 
 /** Live messages are `<position> <type> <final> <frame>`: the frame is sent as is, not re-escaped. */
@@ -90,7 +103,7 @@ function fromMessage(message: string): PositionedEvent | undefined {
   const b = message.indexOf(' ', a + 1)
   const c = message.indexOf(' ', b + 1)
   if (a < 0 || b < 0 || c < 0) return undefined
-  return { position: Number(message.slice(0, a)), type: message.slice(a + 1, b) as RequestEvent['type'], final: message.slice(b + 1, c) === '1', frame: message.slice(c + 1) }
+  return placed({ position: Number(message.slice(0, a)), type: message.slice(a + 1, b) as RequestEvent['type'], final: message.slice(b + 1, c) === '1', frame: message.slice(c + 1) })
 }
 
 export function createRedisFanout(options: RedisFanoutOptions): Fanout {

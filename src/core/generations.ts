@@ -20,6 +20,7 @@ import type { AcceptOptions, NewRequest, RequestRecord, RequestStore, LedgerStor
 import type { Dispatcher } from './dispatcher.js'
 import { cancelledUnstartedEvent } from './events.js'
 import type { JobRunner } from './job-runner.js'
+import { chunksBetween, remoteStanding } from './remote-standing.js'
 
 export type RequestState = RequestView['state']
 export type { RequestView }
@@ -59,8 +60,15 @@ export interface SubmitResult {
 
 /** Where an attach delivers: the view once, then the events that follow it. */
 export interface AttachSink {
-  view(view: RequestView): void
+  /** `resumed`, only for an attach with `after`: true when the chunks after it follow as events. */
+  view(view: RequestView, resumed?: boolean): void
   event: EventListener
+}
+
+/** The last chunk a watcher holds (its attempt and seq). */
+export interface ChunkPlace {
+  attempt: number
+  seq: number
 }
 
 export interface GenerationsDeps {
@@ -89,7 +97,7 @@ export interface Generations {
    * later event, none twice (chunks the view's text already holds are not repeated). No
    * subscription is kept (null) for a request that has ended.
    */
-  attach(caller: Caller, id: string, sink: AttachSink): Promise<Subscription | null>
+  attach(caller: Caller, id: string, sink: AttachSink, after?: ChunkPlace): Promise<Subscription | null>
   /** Follows a request from its first event (a submitter that just got its id). */
   watch(caller: Caller, id: string, listener: EventListener): Promise<Subscription>
   /** The view with what the position feed and attach need besides it. */
@@ -258,9 +266,17 @@ export function createGenerations(deps: GenerationsDeps): Generations {
       const cls = classOfRecord(row)
       const priority = priorityForBalance((await deps.ledger.account(row.userId))?.balance ?? 0)
       base.position = await jobQueue.position(cls.queue, id, priority)
-      if (base.position === null) base.state = 'running'
-      base.is_possible = await dispatcher.isPossible(cls)
-      return { view: base, attempt: 0, seq: 0, cls }
+      if (base.position !== null) {
+        base.is_possible = await dispatcher.isPossible(cls)
+        return { view: base, attempt: 0, seq: 0, cls }
+      }
+      // Not in its queue: a worker of another process holds it.
+      base.state = 'running'
+      delete base.position
+      const remote = await remoteStanding(fanout, id)
+      if (!remote) return { view: base, attempt: 0, seq: 0 }
+      Object.assign(base, { attempt: remote.attempt, worker: remote.worker, model: remote.model, text: remote.text })
+      return { view: base, attempt: remote.attempt, seq: remote.seq }
     } else if (state === 'running' && local) {
       base.attempt = local.job.attempt
       base.worker = local.worker.info?.name ?? null
@@ -289,26 +305,29 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     return view(caller, id, access)
   }
 
-  async function attach(caller: Caller, id: string, sink: AttachSink): Promise<Subscription | null> {
+  async function attach(caller: Caller, id: string, sink: AttachSink, after?: ChunkPlace): Promise<Subscription | null> {
     await loadOwned(caller.principal, id)
     // Subscribe first, then look: events that arrive meanwhile wait in `early` and are
     // handed on after the view, without the chunks the view's text already holds.
     let early: PositionedEvent[] | null = []
     const subscription = await fanout.subscribe(id, (event) => (early ? early.push(event) : sink.event(event)))
     let seen: Awaited<ReturnType<typeof viewWithSeq>>
+    let replay: PositionedEvent[] | null = null
     try {
       seen = await viewWithSeq(caller, id)
+      if (after && !FINAL.has(seen.view.state)) replay = await chunksBetween(fanout, id, seen.attempt, after.seq, seen.seq)
     } catch (error) {
       subscription.close()
       throw error
     }
     const pending = early
     early = null
-    sink.view(seen.view)
+    sink.view(seen.view, after ? replay !== null && after.attempt === seen.attempt : undefined)
     if (FINAL.has(seen.view.state)) {
       subscription.close()
       return null
     }
+    if (replay && after?.attempt === seen.attempt) for (const event of replay) sink.event(event)
     for (const event of pending) {
       if (event.type === 'chunk' && event.attempt === seen.attempt && (event.seq ?? 0) < seen.seq) continue
       sink.event(event)

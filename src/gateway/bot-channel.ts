@@ -3,9 +3,9 @@
  * sessions by key (to close them when their key is revoked) and by user (to push account
  * events). One ledger listener and one revocation listener serve every bot socket.
  *
- * In-process only. With several broker processes, ledger changes and revocations would
- * reach the other processes over Redis pub/sub (and the rate limit would move to Redis);
- * until then each session also re-reads its key once per batch of commands.
+ * With CLUSTER=on, ledger changes and revocations of the other processes arrive on the same
+ * emitters (src/cluster/account-bridge.ts); each session also re-reads its key once per
+ * batch of commands.
  */
 import type { Accounts, Principal } from '../accounts/accounts.js'
 import type { BotConfig } from '../config.js'

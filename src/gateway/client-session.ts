@@ -5,7 +5,7 @@
  */
 import type { Principal } from '../accounts/accounts.js'
 import type { Subscription } from '../cluster/ports.js'
-import type { Caller, Generations } from '../core/generations.js'
+import type { Caller, ChunkPlace, Generations } from '../core/generations.js'
 import type { PositionFeed } from '../core/position-feed.js'
 import { BrokerError } from '../errors.js'
 import { clientSchemas, type ClientMessage } from '../protocol/client.js'
@@ -74,7 +74,7 @@ export class ClientSession implements SocketSession {
         return
       }
       case 'attach':
-        await this.attach(message.request, message.id)
+        await this.attach(message.request, message.id, message.after)
         return
       case 'cancel': {
         const view = await generations.cancel(this.caller, message.request)
@@ -89,14 +89,14 @@ export class ClientSession implements SocketSession {
   }
 
   /** Sends where the request stands (`attached`), then follows it unless it has ended or is followed already. */
-  private async attach(request: string, id: string | number): Promise<void> {
+  private async attach(request: string, id: string | number, after?: ChunkPlace): Promise<void> {
     const already = this.watched.has(request)
     if (!already && this.watched.size >= MAX_WATCHED) throw new BrokerError('too_many_active', `A socket may watch at most ${MAX_WATCHED} requests`)
     if (!already) this.watched.set(request, null)
     const subscription = await this.channel.generations.attach(this.caller, request, {
-      view: ({ id: _request, ...rest }) => this.connection.send({ type: 'attached', ...rest, request, id }),
+      view: ({ id: _request, ...rest }, resumed) => this.connection.send({ type: 'attached', ...rest, request, id, ...(resumed === undefined ? {} : { resumed }) }),
       event: (event) => { if (!already) this.deliver(request, event.frame, event.final) },
-    }).catch((error) => {
+    }, after).catch((error) => {
       if (!already) this.watched.delete(request)
       throw error
     })

@@ -32,7 +32,9 @@ export const Submit = Type.Object({
 
 export const RequestRef = Type.String({ minLength: 1, maxLength: 64 })
 
-export const Attach = Type.Object({ type: Type.Literal('attach'), id: RequestId, request: RequestRef }, { additionalProperties: false })
+/** The last chunk a client holds: an attach with it resumes after it (chunk frames) instead of sending the text again. */
+export const ChunkPlace = Type.Object({ attempt: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })
+export const Attach = Type.Object({ type: Type.Literal('attach'), id: RequestId, request: RequestRef, after: Type.Optional(ChunkPlace) }, { additionalProperties: false })
 export const Cancel = Type.Object({ type: Type.Literal('cancel'), id: RequestId, request: RequestRef }, { additionalProperties: false })
 
 export type ClientMessage = Static<typeof Submit> | Static<typeof Attach> | Static<typeof Cancel>
