@@ -85,8 +85,8 @@ export function registerSocketRoute(app: FastifyInstance, services: Services, pa
     hub.add(connection)
     const session = options.open(connection, principal, upgrade)
     // A revoked key ends every socket it opened, whatever the channel (the bot channel also
-    // tells the bot why first). In-process: another broker process learns of it only when
-    // the key is next presented.
+    // tells the bot why first). With CLUSTER=on a revocation made on another process arrives
+    // on the same event (src/cluster/account-bridge.ts).
     const keyId = principal.keyId
     const onRevoked = (revoked: number) => {
       if (revoked !== keyId || connection.closed) return
