@@ -22,6 +22,10 @@ const NAMES = [
   'cluster_jobs_per_s_1p_pg', 'cluster_jobs_per_s_2p_pg', 'cluster_jobs_per_s_3p_pg',
 ]
 
+// Every family, the cluster's five broker processes and the pg family's databases included: on a
+// loaded machine this takes minutes.
+t.setTimeout(600_000)
+
 t.test('npm run bench -- --quick --tiny writes every scenario with a finite value', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'horde-bench-test-'))
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
