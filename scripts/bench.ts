@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   const families = [...new Set(SCENARIOS.map((s) => s.family))].filter((f) => !only || only.has(f))
   // The pg family creates databases and starts two more brokers: it has a budget of its own.
   const budgetMs = size(mode, 420_000, 90_000, 120_000) + (families.includes('pg') ? size(mode, 120_000, 90_000, 60_000) : 0)
-    + (families.includes('cluster') ? size(mode, 240_000, 150_000, 90_000) : 0)
+    + (families.includes('cluster') ? size(mode, 240_000, 180_000, 150_000) : 0)
   const scenarios: Record<string, Figure> = {}
   const info = machine(mode)
   const write = () => fs.writeFileSync(out, `${JSON.stringify({ scenarios, machine: info, nofile_limit: nofileLimit() }, null, 2)}\n`)
