@@ -5,7 +5,8 @@
  * (default bench-results.json). See docs/performance.md.
  *
  * Sizes: the default run takes under 5 minutes on 2 cores, `--quick` under 60 s (each plus up
- * to 2 and 1.5 minutes for the pg family, which needs PostgreSQL: BENCH_PG_URL); `--tiny`
+ * to 2 and 1.5 minutes for the pg family, which needs PostgreSQL: BENCH_PG_URL, and up to 4 and
+ * 3 for the cluster family, which starts a dozen broker processes); `--tiny`
  * (or BENCH_TINY=1) makes every scenario a few rounds, to check the harness itself.
  */
 import { spawnSync } from 'node:child_process'
