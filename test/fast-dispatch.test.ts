@@ -27,6 +27,9 @@ t.test('a request a free worker serves takes the fast path, streams and settles 
   const worker = await rawWorker(wsUrl, owner.key, { name: 'fast-worker', models: [MODEL] })
   const peer = await client(wsUrl, requester.key)
   t.teardown(() => { worker.close(); peer.close() })
+  // After `ready` the dispatcher first looks for queued work for the worker; the fast path
+  // needs the worker free, which on a slow machine (or store) comes a moment later.
+  await eventually(() => [...broker.core.workforce.online].some((w) => w.free > 0), 10_000, 'the worker to be free')
 
   peer.send({ type: 'submit', id: 'a', prompt: 'Once upon a time', models: [MODEL], max_length: 16 })
   const job = await worker.next('job')
