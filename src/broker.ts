@@ -22,6 +22,7 @@ import { bridgeAccounts, isRemote } from './cluster/account-bridge.js'
 import { createMemoryControlBus } from './cluster/memory-control-bus.js'
 import { createMemoryFanout } from './cluster/memory-fanout.js'
 import { createRedisRegistry } from './cluster/redis-registry.js'
+import { createRedisUptimeJournal, UPTIME_JOURNAL_MIN_TTL_MS } from './cluster/uptime-journal.js'
 import { createRedisFanout } from './cluster/redis-fanout.js'
 import { createRedisControlBus } from './cluster/redis-control-bus.js'
 import { createRedisFeed, type RedisFeed } from './cluster/redis-feed.js'
@@ -166,6 +167,8 @@ export async function createBroker(config: Config, options: BrokerOptions = {}):
     config, store, jobQueue, keys, fanout, control, registry, models, metrics, redis, subscriber, log,
     findUser: async (username) => services.accounts.byName(username),
     clock: options.clock, wallClock: options.wallClock,
+    // Uptime a killed process observed but had not paid is paid by another (or the next) process.
+    uptimeJournal: createRedisUptimeJournal({ redis, keys: clusterKeys, processId: registry.processId, ttlMs: Math.max(3 * config.heartbeatSeconds * 1000, UPTIME_JOURNAL_MIN_TTL_MS) }),
   })
   for (const line of adminLines) log.info({ adminUsers: config.adminUsers }, line)
   await core.moderation.start()

@@ -63,6 +63,9 @@ t.test('an accept the active-request cap refuses withdraws the job its worker al
   const worker = await rawWorker(wsUrl, owner.key, { name: 'cap-worker', models: [MODEL], threads: 2 })
   const peer = await client(wsUrl, requester.key)
   t.teardown(() => { worker.close(); peer.close() })
+  // Both slots must be free: while the dispatcher's first look for queued work holds one,
+  // the second submission would see no free worker and be refused before any push.
+  await eventually(() => [...broker.core.workforce.online].some((w) => w.free === 2), 10_000, 'both of the worker\'s slots to be free')
   const ownerBefore = await balanceOf(broker, owner.id)
   const requesterBefore = await balanceOf(broker, requester.id)
 
@@ -114,6 +117,8 @@ t.test('an accept whose commit fails withdraws the job and tells the client; not
   const worker = await rawWorker(wsUrl, owner.key, { name: 'lock-worker', models: [MODEL] })
   const peer = await client(wsUrl, requester.key)
   t.teardown(() => { worker.close(); peer.close() })
+  // The fast path needs the worker free (see the first test): only then does the job reach it before the commit.
+  await eventually(() => [...broker.core.workforce.online].some((w) => w.free > 0), 10_000, 'the worker to be free')
 
   if (database.startsWith('postgres')) {
     // PostgreSQL: a trigger refuses the insert of the request's row, so the accept's write fails.

@@ -30,6 +30,10 @@ export interface ClusterKeys {
   connections(key: string): string
   /** Sorted set: holder (process id) -> when its liveness lapses, ms on Redis's clock. */
   readonly connectionHolders: string
+  /** Hash: worker id -> JSON uptime credit one process observed and has not paid yet. */
+  uptimePending(process: string): string
+  /** Sorted set: process id -> when its uptime journal's liveness lapses, ms on Redis's clock. */
+  readonly uptimeHolders: string
 }
 
 export function createClusterKeys(prefix: string): ClusterKeys {
@@ -44,5 +48,7 @@ export function createClusterKeys(prefix: string): ClusterKeys {
     rate: (limiter, key) => `${prefix}:limits:rate:${limiter}:${key}`,
     connections: (key) => `${prefix}:limits:{connections}:open:${key}`,
     connectionHolders: `${prefix}:limits:{connections}:holders`,
+    uptimePending: (process) => `${prefix}:uptime:pending:${process}`,
+    uptimeHolders: `${prefix}:uptime:holders`,
   }
 }

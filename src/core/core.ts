@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events'
 import type { Redis } from 'ioredis'
 import type { ControlBus, Fanout, WorkerRegistry } from '../cluster/ports.js'
+import type { UptimeJournal } from '../cluster/uptime-journal.js'
 import type { Config } from '../config.js'
 import type { ModelRegistry } from '../economy/models.js'
 import type { UptimeClock } from '../economy/uptime.js'
@@ -53,6 +54,8 @@ export interface CoreDeps {
   clock?: UptimeClock
   /** Wall-clock milliseconds for submission times and ageing (tests inject one). */
   wallClock?: () => number
+  /** Where uptime observed but not yet paid survives this process (cluster/uptime-journal.ts). */
+  uptimeJournal?: UptimeJournal
 }
 
 /** What moderators hear about, as it happens (the admin tools subscribe). */
@@ -151,7 +154,10 @@ export function createCore(deps: CoreDeps): Core {
     payUptime: (workers) => uptimePayer.flush(workers),
     workerFree: (worker) => dispatcher.workerFree(worker),
   })
-  const uptimePayer = createUptimePayer({ workers: store.workers, models, tracker: workforce.uptime, kudos: config.kudos, online: () => workforce.online, log: warn })
+  const uptimePayer = createUptimePayer({
+    workers: store.workers, models, tracker: workforce.uptime, kudos: config.kudos, online: () => workforce.online, log: warn,
+    journal: deps.uptimeJournal, checkpointMs: config.heartbeatSeconds * 1000,
+  })
   const generations = createGenerations({
     requests: store.requests, ledger: store.ledger, jobQueue, dispatcher, runner, fanout, control,
     limits: config.limits, metrics, wallNow, closing: () => closing, isSuspended,

@@ -125,7 +125,9 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     }
     const info = worker.info
     if (worker.link.closed || !info) {
-      if (await jobQueue.restart(claimed, 'worker left before the job was sent').catch(() => false)) await cancelIfAsked(claimed)
+      // Claimed for a worker that left meanwhile: nobody started it, so no attempt is counted.
+      await jobQueue.giveBack(claimed).catch(log)
+      await cancelIfAsked(claimed)
       return false
     }
     if (await failedHereBefore(worker, claimed)) return false
