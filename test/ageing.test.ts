@@ -14,13 +14,14 @@ for (const bonus of [0, 1000]) {
     const [sOwner, sDebtor, sRich] = await Promise.all([client(wsUrl, owner.key), client(wsUrl, debtor.key), client(wsUrl, rich.key)])
     t.teardown(() => { worker.close(); sOwner.close(); sDebtor.close(); sRich.close() })
     const busy = await submit(sOwner, {})
-    t.equal((await worker.next('job')).job, busy)
+    const busyJob = await worker.next('job')
+    t.equal(busyJob.forRequest, busy)
     const old = await submit(sDebtor, {})
     offset += 120_000 // two minutes later
     const fresh = await submit(sRich, {})
     await broker.core.reprioritizer.ageAll()
-    serve(worker, busy, ['.'])
-    const next = await worker.next((f) => f.type === 'job' && f.job !== busy)
-    t.equal(next.job, bonus ? old : fresh, bonus ? '12 x 1000 kudos of waiting beat a 1500-kudo gap' : 'the richer request goes first')
+    serve(worker, busyJob.job, ['.'])
+    const next = await worker.next((f) => f.type === 'job' && f.forRequest !== busy)
+    t.equal(next.forRequest, bonus ? old : fresh, bonus ? '12 x 1000 kudos of waiting beat a 1500-kudo gap' : 'the richer request goes first')
   })
 }

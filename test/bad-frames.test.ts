@@ -41,7 +41,7 @@ t.test('malformed frames get coded errors; other sessions are not affected', asy
   const job = await worker.next('job')
   serve(worker, job.job, ['still ', 'fine'])
   t.equal((await good.next('done')).text, 'still fine', 'a legitimate session keeps working')
-  t.equal(id, job.job)
+  t.equal(id, job.forRequest)
 
   bad.sendRaw(JSON.stringify({ type: 'submit', id: 'big', prompt: 'x'.repeat(5000) }))
   t.equal((await bad.closed).code, 1009, 'an oversized frame closes with 1009')
@@ -67,17 +67,19 @@ t.test('a client that stops reading is cut off; other streams go on; the job is 
   const slowId = await submit(slow, { max_length: 4096 })
   const fastId = await submit(fast, { max_length: 4096 })
   const jobs = [await worker.next('job'), await worker.next('job')]
-  t.same(jobs.map((j) => j.job).sort(), [slowId, fastId].sort())
+  t.same(jobs.map((j) => j.forRequest).sort(), [slowId, fastId].sort())
+  const slowJob = jobs.find((j) => j.forRequest === slowId).job
+  const fastJob = jobs.find((j) => j.forRequest === fastId).job
   ;(slow.ws as any)._socket.pause() // stop reading
 
   const piece = 'y'.repeat(8000)
   const count = 1000 // 8 MB to the slow reader: far past kernel buffers and the 64 KiB cap
   for (let seq = 0; seq < count; seq++) {
-    worker.send({ type: 'chunk', job: slowId, seq, text: piece })
-    worker.send({ type: 'chunk', job: fastId, seq, text: 'z' })
+    worker.send({ type: 'chunk', job: slowJob, seq, text: piece })
+    worker.send({ type: 'chunk', job: fastJob, seq, text: 'z' })
   }
-  worker.send({ type: 'done', job: slowId, chunks: count })
-  worker.send({ type: 'done', job: fastId, chunks: count })
+  worker.send({ type: 'done', job: slowJob, chunks: count })
+  worker.send({ type: 'done', job: fastJob, chunks: count })
   const done = await fast.next('done', 20_000)
   t.equal(done.text, 'z'.repeat(count), 'the fast reader got its whole stream')
   ;(slow.ws as any)._socket.resume()

@@ -10,8 +10,10 @@ t.test('generate(): a restart voids the first attempt\'s text; the result is the
   const doomed = await rawWorker(wsUrl, owner.key, { name: 'doomed' })
 
   const seen: string[] = []
+  let capability: string | undefined
   const running = generate({
     url, body: { prompt: 'hello', max_length: 20 },
+    onAccepted: (_request, given) => { capability = given },
     onStarted: (s) => seen.push(`started ${s.worker} ${s.attempt}`),
     onRestarted: (attempt) => seen.push(`restarted ${attempt}`),
     onChunk: (text, attempt) => seen.push(`${attempt}:${text}`),
@@ -33,7 +35,9 @@ t.test('generate(): a restart voids the first attempt\'s text; the result is the
   if (result.state !== 'done') return
   t.equal(result.text, 'new-a new-b', 'only the last attempt\'s text')
   t.same(seen, ['started doomed 1', '1:old-a ', '1:old-b ', 'restarted 2', 'started rescuer 2', '2:new-a ', '2:new-b'])
-  const status = await requestStatus(url, result.request)
+  await t.rejects(requestStatus(url, result.request), { message: /HTTP 404: unknown_request/ }, 'an anonymous request is not readable by its id alone')
+  t.type(capability, 'string', 'the anonymous submission was given a capability')
+  const status = await requestStatus(url, result.request, undefined, capability)
   t.equal(status.text, result.text)
 })
 
@@ -42,10 +46,11 @@ t.test('generate(): aborting before the request is accepted still cancels it', a
   const { url } = await startBroker(t, { redis })
   const controller = new AbortController()
   controller.abort()
-  const result = await generate({ url, body: { prompt: 'never mind', models: ['nobody/serves-this'] }, signal: controller.signal })
+  let capability: string | undefined
+  const result = await generate({ url, body: { prompt: 'never mind', models: ['nobody/serves-this'] }, signal: controller.signal, onAccepted: (_request, given) => { capability = given } })
   t.equal(result.state, 'cancelled')
   if (result.state !== 'cancelled') return
-  t.equal((await requestStatus(url, result.request)).state, 'cancelled')
+  t.equal((await requestStatus(url, result.request, undefined, capability)).state, 'cancelled')
 })
 
 t.test('generate(): a refused submit and an unreachable broker are errors, not hangs', async (t) => {

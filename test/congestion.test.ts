@@ -8,7 +8,7 @@ async function drain(worker: Peer, count: number, text = 'ok'): Promise<string[]
   const order: string[] = []
   for (let i = 0; i < count; i++) {
     const job = await worker.next('job')
-    order.push(job.job)
+    order.push(job.forRequest)
     // Billed tokens are bounded by the time the worker took (docs/security.md): an answer sent
     // within a millisecond would be billed nothing. 50 ms is plenty for these few tokens.
     await sleep(50)
@@ -35,7 +35,8 @@ t.test('congestion: one worker serves in kudos order, FIFO among equal balances'
   t.teardown(() => blockerSocket.close())
 
   const blocker = await submit(blockerSocket, {})
-  t.equal((await worker.next('job')).job, blocker, 'the worker is busy from now on')
+  const blockerJob = await worker.next('job')
+  t.equal(blockerJob.forRequest, blocker, 'the worker is busy from now on')
   // Mixed submission order.
   const ids = {
     debtor: await submit(sockets.debtor, {}),
@@ -47,7 +48,7 @@ t.test('congestion: one worker serves in kudos order, FIFO among equal balances'
   }
   const position = await api(url, 'GET', `/v1/generate/${ids.debtor}`, { key: u.debtor.key })
   t.equal(position.body.position, 5, 'the debtor sees five requests ahead')
-  serve(worker, blocker, ['done'])
+  serve(worker, blockerJob.job, ['done'])
   const order = await drain(worker, 6)
   t.same(order, [ids.rich1, ids.rich2, ids.modest, ids.anon, ids.zero, ids.debtor],
     'rich (1000) twice in order, modest (10), then Anonymous and zero (both 0) first come first served, then the debtor (-500)')
@@ -67,7 +68,7 @@ t.test('with idle workers everyone is served at once, whatever their kudos', asy
   t.teardown(() => { user.close(); anon.close() })
   const submitted = [await submit(user, {}), await submit(anon, {}), await submit(user, {}), await submit(anon, {})]
   const jobs = await Promise.all(workers.map((w) => w.next('job', 2000)))
-  t.same(jobs.map((j) => j.job).sort(), [...submitted].sort(), 'four requests, four idle workers, all started')
+  t.same(jobs.map((j) => j.forRequest).sort(), [...submitted].sort(), 'four requests, four idle workers, all started')
 })
 
 t.test('a transfer moves a waiting request ahead; a payment moves one back', async (t) => {
@@ -88,7 +89,8 @@ t.test('a transfer moves a waiting request ahead; a payment moves one back', asy
 
   // Alice's first request runs and will cost her ~94 kudos (100 tokens on a 70B model).
   const expensive = await submit(sa, { max_length: 100 })
-  t.equal((await worker.next('job')).job, expensive)
+  const expensiveJob = await worker.next('job')
+  t.equal(expensiveJob.forRequest, expensive)
   const pushedAt = performance.now()
   const ra = await submit(sa, {})
   const rb = await submit(sb, {})
@@ -100,7 +102,7 @@ t.test('a transfer moves a waiting request ahead; a payment moves one back', asy
 
   // A 70B worker is paid for at most 100 tokens a second (docs/security.md): take the time 100 tokens need.
   await sleep(Math.max(0, 1100 - (performance.now() - pushedAt)))
-  serve(worker, expensive, ['x'.repeat(400)])
+  serve(worker, expensiveJob.job, ['x'.repeat(400)])
   const paid = await sa.next('done')
   t.ok(paid.kudos > 90, `alice paid ${paid.kudos}`)
   const order = await drain(worker, 3)

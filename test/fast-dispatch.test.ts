@@ -34,13 +34,13 @@ t.test('a request a free worker serves takes the fast path, streams and settles 
   peer.send({ type: 'submit', id: 'a', prompt: 'Once upon a time', models: [MODEL], max_length: 16 })
   const job = await worker.next('job')
   const accepted = await peer.next('accepted')
-  t.equal(accepted.request, job.job, 'the worker holds the accepted request')
+  t.equal(accepted.request, job.forRequest, 'the worker holds the accepted request')
   t.equal(await fastCount(broker as any, 'own'), 1, 'the claim behind the add took the new job')
   await sleep(60)
   serve(worker, job.job, ['Hello', ' there'])
   const done = await peer.next('done')
   t.equal(done.text, 'Hello there')
-  const row = await broker.services.store.requests.byId(job.job)
+  const row = await broker.services.store.requests.byId(job.forRequest)
   t.equal(row?.state, 'done', 'the request row is settled')
   t.ok((await balanceOf(broker, owner.id)) > 0, 'the worker was paid')
   t.same((await ledgerInvariant(broker)).problems, [], 'the ledger audits clean')
@@ -51,7 +51,7 @@ t.test('a request a free worker serves takes the fast path, streams and settles 
   t.equal(await fastCount(broker as any, 'own'), 1, 'a keyed submission took the usual path')
   await sleep(60)
   serve(worker, second.job, ['Hi'])
-  await peer.next((f) => f.type === 'done' && f.request === second.job)
+  await peer.next((f) => f.type === 'done' && f.request === second.forRequest)
 })
 
 t.test('an accept the active-request cap refuses withdraws the job its worker already got, billing nothing', async (t) => {
@@ -85,24 +85,24 @@ t.test('an accept the active-request cap refuses withdraws the job its worker al
 
   // The worker got both jobs: the refused one is stopped at once.
   const jobs = [await worker.next('job'), await worker.next('job')]
-  const withdrawn = jobs.find((j) => j.job !== accepted[0].request)
+  const withdrawn = jobs.find((j) => j.forRequest !== accepted[0].request)
   t.ok(withdrawn, 'the refused request had reached the worker')
   const cancel = await worker.next('cancel')
   t.equal(cancel.job, withdrawn.job, 'and is withdrawn from it')
-  t.equal(await broker.services.store.requests.byId(withdrawn.job), undefined, 'the refused request was never recorded')
+  t.equal(await broker.services.store.requests.byId(withdrawn.forRequest), undefined, 'the refused request was never recorded')
 
   // The worker answers the withdrawn job anyway: it is not its job any more.
   serve(worker, withdrawn.job, ['stale'])
   const refusedChunk = await worker.next('error')
   t.equal(refusedChunk.code, 'not_your_job')
   await sleep(60)
-  const kept = jobs.find((j) => j.job === accepted[0].request)
+  const kept = jobs.find((j) => j.forRequest === accepted[0].request)
   serve(worker, kept.job, ['kept'])
-  await peer.next((f) => f.type === 'done' && f.request === kept.job)
+  await peer.next((f) => f.type === 'done' && f.request === kept.forRequest)
   const settled = await worker.next('settled')
   t.equal(settled.job, kept.job, 'only the recorded request is settled')
-  t.equal(await broker.services.store.audit.countEntries('generation', withdrawn.job), 0, 'nothing was billed for the withdrawn job')
-  t.equal(await broker.services.store.audit.countEntries('generation', kept.job), 1, 'the kept one is billed once')
+  t.equal(await broker.services.store.audit.countEntries('generation', withdrawn.forRequest), 0, 'nothing was billed for the withdrawn job')
+  t.equal(await broker.services.store.audit.countEntries('generation', kept.forRequest), 1, 'the kept one is billed once')
   const paid = (await balanceOf(broker, owner.id)) - ownerBefore
   t.equal(requesterBefore - (await balanceOf(broker, requester.id)), paid, 'the requester paid exactly what the worker earned, for one job')
   t.same((await ledgerInvariant(broker)).problems, [], 'the ledger audits clean')
@@ -146,9 +146,9 @@ t.test('an accept whose commit fails withdraws the job and tells the client; not
   const job = await worker.next('job')
   const cancel = await worker.next('cancel')
   t.equal(cancel.job, job.job, 'the job that reached the worker is withdrawn')
-  t.equal(await broker.services.store.requests.byId(job.job), undefined, 'no request was recorded')
-  t.equal(await broker.services.store.audit.countEntries('generation', job.job), 0, 'nothing billed')
-  await eventually(async () => (await broker.services.store.requests.byId(job.job)) === undefined && !broker.core.runner.busyWith(job.job), 5000, 'the withdrawn job to be gone')
+  t.equal(await broker.services.store.requests.byId(job.forRequest), undefined, 'no request was recorded')
+  t.equal(await broker.services.store.audit.countEntries('generation', job.forRequest), 0, 'nothing billed')
+  await eventually(async () => (await broker.services.store.requests.byId(job.forRequest)) === undefined && !broker.core.runner.busyWith(job.forRequest), 5000, 'the withdrawn job to be gone')
 
   // The worker is free again, and the next request takes the fast path and is served.
   peer.send({ type: 'submit', id: 'after', prompt: 'after', models: [MODEL], max_length: 16 })
@@ -156,6 +156,6 @@ t.test('an accept whose commit fails withdraws the job and tells the client; not
   await sleep(60)
   serve(worker, next.job, ['fine'])
   const done = await peer.next('done')
-  t.equal(done.request, next.job)
+  t.equal(done.request, next.forRequest)
   t.same((await ledgerInvariant(broker)).problems, [], 'the ledger audits clean')
 })

@@ -10,12 +10,12 @@ t.test('empty classes are closed and forgotten, and come back when used', async 
   t.teardown(() => admin.quit())
   const clients = async () => (await admin.client('LIST') as string).trim().split('\n').length
   const before = await clients()
-  const ids: string[] = []
-  for (let i = 0; i < 20; i++) ids.push((await api(url, 'POST', '/v1/generate', { body: { prompt: 'p', models: [`made-up/model-${i}`] } })).body.id)
+  const submitted: Array<{ id: string; capability: string }> = []
+  for (let i = 0; i < 20; i++) submitted.push((await api(url, 'POST', '/v1/generate', { body: { prompt: 'p', models: [`made-up/model-${i}`] } })).body)
   const jobQueue = broker.jobQueue
   t.equal(jobQueue.openQueues, 20, 'twenty classes, twenty open queues')
   t.ok((await clients()) <= before + 2, 'an open class holds no connection of its own')
-  for (const id of ids) await api(url, 'DELETE', `/v1/generate/${id}`)
+  for (const { id, capability } of submitted) t.equal((await api(url, 'DELETE', `/v1/generate/${id}`, { headers: { 'x-request-capability': capability } })).status, 200)
 
   t.equal(await jobQueue.closeIdle(performance.now() + 60_000), 20, 'once empty and idle, all are closed')
   t.equal(jobQueue.openQueues, 0)
@@ -29,7 +29,7 @@ t.test('empty classes are closed and forgotten, and come back when used', async 
   t.teardown(() => worker.close())
   const again = await api(url, 'POST', '/v1/generate', { body: { prompt: 'p', models: ['made-up/model-3'] } })
   const job = await worker.next('job')
-  t.equal(job.job, again.body.id)
+  t.equal(job.forRequest, again.body.id)
   serve(worker, job.job, ['ok'])
   await worker.next('settled')
 })

@@ -37,7 +37,7 @@ t.test('per-user and anonymous-per-address caps refuse with a code and lose no a
   const worker = await rawWorker(wsUrl, owner.key, { name: 'w', models: ['later/model'], threads: 4 })
   t.teardown(() => worker.close())
   const jobs = [await worker.next('job'), await worker.next('job'), await worker.next('job'), await worker.next('job')]
-  t.same(jobs.map((j) => j.job).sort(), [a.body.id, b.body.id, anonA.body.id, frames.find((f) => f.type === 'accepted').request].sort(), 'every accepted request runs')
+  t.same(jobs.map((j) => j.forRequest).sort(), [a.body.id, b.body.id, anonA.body.id, frames.find((f) => f.type === 'accepted').request].sort(), 'every accepted request runs')
   for (const job of jobs) serve(worker, job.job, ['.'])
   for (let i = 0; i < 4; i++) await worker.next('settled')
   const after = await api(url, 'POST', '/v1/generate', { key: user.key, body })

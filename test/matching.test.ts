@@ -13,12 +13,12 @@ t.test('jobs go only to workers whose models and limits fit', async (t) => {
   t.teardown(() => user.close())
 
   const forA = await submit(user, { models: ['m/a'], max_length: 80 })
-  t.equal((await small.next('job')).job, forA, 'model a goes to the worker serving a')
+  t.equal((await small.next('job')).forRequest, forA, 'model a goes to the worker serving a')
   const forB = await submit(user, { models: ['m/a', 'm/b'], max_length: 300 })
-  t.equal((await big.next('job')).job, forB, 'too long for small: goes to big, which serves one of the models')
+  t.equal((await big.next('job')).forRequest, forB, 'too long for small: goes to big, which serves one of the models')
   const anyLong = await submit(user, { max_length: 500, max_context_length: 6000 })
   const job = await big.next('job')
-  t.equal(job.job, anyLong, 'any model: the worker with room gets it')
+  t.equal(job.forRequest, anyLong, 'any model: the worker with room gets it')
   t.equal(job.model, 'm/b')
   await sleep(100)
   t.equal(small.frames.filter((f) => f.type === 'job').length, 1, 'the small worker got nothing it cannot serve')
@@ -38,7 +38,7 @@ t.test('a request nobody can serve stays queued and says so, then runs when a wo
   const rest = await api(url, 'POST', '/v1/generate', { body: { prompt: 'p', models: ['nobody/serves-this'] } })
   t.equal(rest.status, 202)
   t.equal(rest.body.is_possible, false)
-  const status = await api(url, 'GET', `/v1/generate/${rest.body.id}`)
+  const status = await api(url, 'GET', `/v1/generate/${rest.body.id}`, { headers: { 'x-request-capability': rest.body.capability } })
   t.equal(status.body.state, 'waiting')
   t.equal(status.body.position, 1)
 
@@ -46,7 +46,7 @@ t.test('a request nobody can serve stays queued and says so, then runs when a wo
   t.teardown(() => late.close())
   const first = await late.next('job')
   const second = await late.next('job')
-  t.same([first.job, second.job].sort(), [id, rest.body.id].sort(), 'both run once a worker serves the model')
+  t.same([first.forRequest, second.forRequest].sort(), [id, rest.body.id].sort(), 'both run once a worker serves the model')
 })
 
 t.test('REST submit validates its body', async (t) => {

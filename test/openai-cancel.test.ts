@@ -46,6 +46,8 @@ t.test('an aborted stream cancels the request; the caller pays for the delivered
   const worker = await demoWorker(t, url, owner.key, 'slow-demo', 60)
   const cancels: string[] = []
   worker.on('settled', (s) => { if (s.outcome === 'cancelled') cancels.push(s.job) })
+  const jobs: string[] = [] // the worker knows a job by its own id, not the request's
+  worker.on('job', (job: string) => jobs.push(job))
   const openai = new OpenAI({ apiKey: caller.key, baseURL: `${url}/v1`, maxRetries: 0 })
 
   const controller = new AbortController()
@@ -76,7 +78,9 @@ t.test('an aborted stream cancels the request; the caller pays for the delivered
   t.ok(view.kudos > 0)
   t.equal(await balanceOf(broker, owner.id), view.kudos, 'the worker\'s owner earned the delivered part')
   t.equal(await balanceOf(broker, caller.id), Number((100 - view.kudos).toFixed(3)), 'the caller paid the same')
-  await eventually(() => cancels.includes(id), 10_000, 'the worker to hear of the cancel')
+  t.equal(jobs.length, 1, 'one job ran')
+  t.not(jobs[0], id, 'the worker never saw the request id')
+  await eventually(() => cancels.includes(jobs[0]), 10_000, 'the worker to hear of the cancel')
   const inv = await ledgerInvariant(broker)
   t.equal(inv.sumBalances, inv.minted)
 })

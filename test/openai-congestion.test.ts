@@ -26,7 +26,8 @@ t.test('congestion through the SDK: the rich caller is served before the indebte
 
   // The only worker is busy: whatever comes next waits.
   const first = await submit(blockerSocket, { models: ['demo/tiny'] })
-  t.equal((await worker.next('job')).job, first)
+  const firstJob = await worker.next('job')
+  t.equal(firstJob.forRequest, first)
   const debtorCall = ask(debtor.key, 'the debtor')
   const { requests } = broker.services.store
   await eventually(async () => (await requests.count({ userId: debtor.id })) === 1, 10_000, 'the debtor\'s call to be queued')
@@ -40,7 +41,7 @@ t.test('congestion through the SDK: the rich caller is served before the indebte
   t.match(refused.error, { type: 'requests', code: 'too_many_active', param: null, message: /At most 1 requests may wait or run at once/ })
   t.equal(await requests.count({ userId: rich.id }), 1, 'the refused call queued nothing')
 
-  serve(worker, first, ['done'])
+  serve(worker, firstJob.job, ['done'])
   const next = await worker.next('job')
   t.match(next.prompt, /I am rich/, 'the rich caller (1000 kudos) is served first, though it asked second')
   serve(worker, next.job, ['rich ', 'answer'])
@@ -50,6 +51,6 @@ t.test('congestion through the SDK: the rich caller is served before the indebte
   const [richAnswer, debtorAnswer] = await Promise.all([richCall, debtorCall])
   t.equal(richAnswer.choices[0].message.content, 'rich answer')
   t.equal(debtorAnswer.choices[0].message.content, 'debtor answer')
-  t.equal(richAnswer.id, `chatcmpl-${next.job}`)
-  t.equal(debtorAnswer.id, `chatcmpl-${last.job}`)
+  t.equal(richAnswer.id, `chatcmpl-${next.forRequest}`)
+  t.equal(debtorAnswer.id, `chatcmpl-${last.forRequest}`)
 })

@@ -115,8 +115,13 @@ t.test('the openai client against a broker and a demo worker', async (t) => {
     t.match(denied.error, { type: 'invalid_request_error', code: 'invalid_api_key', param: null })
 
     const anonymous = new OpenAI({ apiKey: '0000000000', baseURL: `${url}/v1`, maxRetries: 0 })
-    const answer = await anonymous.completions.create({ model: 'demo/tiny', prompt: 'Hi', max_tokens: 2 })
+    const { data: answer, response } = await anonymous.completions.create({ model: 'demo/tiny', prompt: 'Hi', max_tokens: 2 }).withResponse()
     t.equal(answer.usage!.completion_tokens, 2, 'the Anonymous key works')
+    const request = response.headers.get('x-horde-request-id')
+    const capability = response.headers.get('x-horde-request-capability')
+    t.match(capability, /^[\w-]{22}$/, 'an anonymous answer carries its request\'s capability')
+    t.equal((await api(url, 'GET', `/v1/generate/${request}`)).status, 404, 'the id alone opens nothing')
+    t.equal((await api(url, 'GET', `/v1/generate/${request}`, { headers: { 'x-request-capability': capability! } })).body.state, 'done', 'the capability does')
 
     const unknown = await openai.chat.completions.create({ model: 'nobody/model', messages }).catch((e) => e)
     t.ok(unknown instanceof OpenAI.NotFoundError)

@@ -24,7 +24,7 @@ t.test('a prompt reaches a waiting worker, chunks arrive in order, the ledger ag
   const accepted = await client.next('accepted')
   t.equal(accepted.id, 's1')
   const job = await worker.next('job')
-  t.equal(job.job, accepted.request)
+  t.equal(job.forRequest, accepted.request)
   t.equal(job.model, 'koboldcpp/LLaMA2-13B-Tiefighter')
   t.equal(job.prompt.length, 2048)
 

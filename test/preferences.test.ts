@@ -21,7 +21,7 @@ t.test('a worker serves its owner, then its priority users (even in debt), then 
   const busy2 = await submit(sRich, {})
   const busyFav = await fav.next('job')
   const busyPlain = await plain.next('job')
-  t.same([busyFav.job, busyPlain.job].sort(), [busy1, busy2].sort(), 'both workers busy')
+  t.same([busyFav.forRequest, busyPlain.forRequest].sort(), [busy1, busy2].sort(), 'both workers busy')
 
   const richWaiting = await submit(sRich, {})
   const familyWaiting = await submit(sFamily, {})
@@ -30,16 +30,16 @@ t.test('a worker serves its owner, then its priority users (even in debt), then 
 
   // The plain worker frees first: kudos order, the rich user's request.
   serve(plain, busyPlain.job, ['.'])
-  t.equal((await plain.next((f) => f.type === 'job' && f.job !== busyPlain.job)).job, richWaiting, 'the plain worker takes the richest request')
+  t.equal((await plain.next((f) => f.type === 'job' && f.job !== busyPlain.job)).forRequest, richWaiting, 'the plain worker takes the richest request')
   // The favouring worker frees: its owner first (in debt, but its own), then family in submission order.
   serve(fav, busyFav.job, ['.'])
   const next1 = await fav.next((f) => f.type === 'job' && f.job !== busyFav.job)
-  t.equal(next1.job, ownerWaiting, 'owner first')
+  t.equal(next1.forRequest, ownerWaiting, 'owner first')
   serve(fav, next1.job, ['.'])
-  const next2 = await fav.next((f) => f.type === 'job' && f.job === familyWaiting)
+  const next2 = await fav.next((f) => f.type === 'job' && f.forRequest === familyWaiting)
   t.ok(next2, 'then the priority user, despite -500 kudos')
   serve(fav, next2.job, ['.'])
-  const next3 = await fav.next((f) => f.type === 'job' && f.job === familySecond)
+  const next3 = await fav.next((f) => f.type === 'job' && f.forRequest === familySecond)
   t.ok(next3, 'then the priority user\'s second request, in submission order')
 })
 
@@ -53,9 +53,9 @@ t.test('a preferred request is not held back when another worker is free', async
   const sFamily = await client(wsUrl, family.key)
   t.teardown(() => { fav.close(); sOwner.close(); sFamily.close() })
   const busy = await submit(sOwner, {})
-  t.equal((await fav.next('job')).job, busy)
+  t.equal((await fav.next('job')).forRequest, busy)
   const waiting = await submit(sFamily, {})
   const idle = await rawWorker(wsUrl, other.key, { name: 'idle' })
   t.teardown(() => idle.close())
-  t.equal((await idle.next('job')).job, waiting, 'the free worker takes it at once')
+  t.equal((await idle.next('job')).forRequest, waiting, 'the free worker takes it at once')
 })

@@ -22,7 +22,7 @@ t.test('Redis flushed: every accepted, unfinished request is queued again, none 
   const served: string[] = []
   for (let i = 0; i < 10; i++) {
     const job = await worker.next('job')
-    served.push(job.job)
+    served.push(job.forRequest)
     serve(worker, job.job, ['ok'])
   }
   t.same([...served].sort(), [...ids].sort(), 'each served exactly once')
@@ -47,6 +47,6 @@ t.test('a broker restart finds the requests its database accepted', async (t) =>
   const worker = await rawWorker(second.wsUrl, owner.key, { name: 'w', models: ['m/x'] })
   t.teardown(() => worker.close())
   const job = await worker.next('job')
-  t.equal(job.job, id)
+  t.equal(job.forRequest, id)
   t.equal(job.prompt, 'kept')
 })

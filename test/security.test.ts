@@ -224,7 +224,7 @@ t.test('registration is limited per address; a worker cannot stream unbounded te
   await sleep(PLAUSIBLE_MS)
   worker.send({ type: 'done', job: job.job, chunks: 1 })
   await worker.next('settled')
-  const status = await api(second.url, 'GET', `/v1/generate/${submitted.body.id}`)
+  const status = await api(second.url, 'GET', `/v1/generate/${submitted.body.id}`, { headers: { 'x-request-capability': submitted.body.capability } })
   t.equal(status.body.text.length, 160)
   t.equal(status.body.tokens, 10, 'billed up to max_length')
   t.ok(url && wsUrl)

@@ -40,7 +40,7 @@ t.test('every page fits a desktop and a phone, with no script error and no CSP v
   t.teardown(() => worker.stop())
   for (let i = 0; i < 3; i++) {
     const submitted = await api(url, 'POST', '/v1/generate', { body: { prompt: `Tell me about kudos, part ${i}`, max_length: 30, models: ['koboldcpp/Llama-3-8B'] } })
-    await until('a generation', async () => (await api(url, 'GET', `/v1/generate/${submitted.body.id}`)).body.state === 'done')
+    await until('a generation', async () => (await api(url, 'GET', `/v1/generate/${submitted.body.id}`, { headers: { 'x-request-capability': submitted.body.capability } })).body.state === 'done')
   }
   await grant(broker, volunteer.id, 40)
 

@@ -40,7 +40,7 @@ const BACKENDS: Record<'sqlite' | 'postgres', Backend> = {
 
 const params = { models: ['m'], max_length: 80, max_context_length: 1024, params: {} }
 const request = (id: string, userId: number, extra: Partial<NewRequest> = {}): NewRequest =>
-  ({ id, userId, prompt: 'Once upon a time', params, clientIp: '10.0.0.1', createdAt: 1000, idempotencyKey: null, ...extra })
+  ({ id, userId, prompt: 'Once upon a time', params, clientIp: '10.0.0.1', createdAt: 1000, idempotencyKey: null, capabilityHash: null, ...extra })
 
 const transfer = (senderId: number, recipientId: number, milli: number, key: string): NewTransfer => ({
   senderId, recipientId, amount: milli, memo: null, idempotencyKey: key, fingerprint: `${recipientId}:${milli}`, createdAt: 1,
@@ -78,7 +78,9 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       const anonymous = { cap: 1, perAddress: true }
       await requests.accept(request('a1', ANONYMOUS_ID), anonymous)
       await t.rejects(requests.accept(request('a2', ANONYMOUS_ID), anonymous), { code: 'too_many_active' })
-      await requests.accept(request('a3', ANONYMOUS_ID, { clientIp: '10.0.0.2' }), anonymous)
+      await requests.accept(request('a3', ANONYMOUS_ID, { clientIp: '10.0.0.2', capabilityHash: 'ab'.repeat(32) }), anonymous)
+      t.equal((await requests.byId('a3'))?.capabilityHash, 'ab'.repeat(32), 'the capability hash is kept with the request')
+      t.equal((await requests.byId('a1'))?.capabilityHash, null, 'none when the submission made none')
       t.equal(await requests.count(), 4)
       t.equal(await requests.count({ userId: alice.id, state: 'waiting' }), 2)
       t.same((await requests.waitingAfter('a3', 10)).map((r) => r.id), ['r1', 'r2'])

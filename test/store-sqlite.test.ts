@@ -17,7 +17,7 @@ async function setUp(t: Test) {
 
 const params = { models: ['m'], max_length: 80, max_context_length: 1024, params: {} }
 const request = (id: string, userId: number, extra: Partial<NewRequest> = {}): NewRequest =>
-  ({ id, userId, prompt: 'Once upon a time', params, clientIp: '10.0.0.1', createdAt: 1000, idempotencyKey: null, ...extra })
+  ({ id, userId, prompt: 'Once upon a time', params, clientIp: '10.0.0.1', createdAt: 1000, idempotencyKey: null, capabilityHash: null, ...extra })
 
 t.test('requests: accepted once per key, capped, settled or ended exactly once', async (t) => {
   const { store, alice, bob } = await setUp(t)

@@ -15,7 +15,7 @@ for (const how of ['socket destroyed', 'silent but open'] as const) {
     const id = await submit(user, { max_length: 20 })
     const first = await doomed.next('job')
     t.equal(first.attempt, 1)
-    for (let seq = 0; seq < 3; seq++) doomed.send({ type: 'chunk', job: id, seq, text: `old${seq}` })
+    for (let seq = 0; seq < 3; seq++) doomed.send({ type: 'chunk', job: first.job, seq, text: `old${seq}` })
     for (let i = 0; i < 3; i++) await user.next('chunk')
 
     const lostAt = Date.now()
@@ -25,8 +25,9 @@ for (const how of ['socket destroyed', 'silent but open'] as const) {
     t.teardown(() => rescuer.close())
     const second = await rescuer.next('job', 5000)
     const waited = Date.now() - lostAt
-    t.equal(second.job, id)
+    t.equal(second.forRequest, id)
     t.equal(second.attempt, 2)
+    t.not(second.job, first.job, 'the second attempt has a job id of its own')
     if (how === 'silent but open') t.ok(waited <= 2 * 500 + 250, `re-dispatched within two heartbeats (+ slack): ${waited} ms`)
     const restarted = await user.next('restarted')
     t.equal(restarted.attempt, 2)
@@ -36,7 +37,7 @@ for (const how of ['socket destroyed', 'silent but open'] as const) {
       const closed = await doomed.closed
       t.equal(closed.code, 1006, 'the silent worker was terminated')
     }
-    serve(rescuer, id, ['new ', 'text'])
+    serve(rescuer, second.job, ['new ', 'text'])
     const done = await user.next('done')
     t.equal(done.text, 'new text', 'only the second attempt\'s text')
     const chunks = user.frames.filter((f) => f.type === 'chunk')
@@ -63,8 +64,10 @@ t.test('a chunk for a job the worker does not hold, or out of sequence, is refus
   const job = await Promise.race([worker.next('job'), other.next('job')])
   const holder = worker.frames.some((f) => f.type === 'job') ? worker : other
   const stranger = holder === worker ? other : worker
-  stranger.send({ type: 'chunk', job: id, seq: 0, text: 'stolen' })
-  t.equal((await stranger.next('error')).code, 'not_your_job')
+  stranger.send({ type: 'chunk', job: job.job, seq: 0, text: 'stolen' })
+  t.equal((await stranger.next('error')).code, 'not_your_job', 'another worker\'s job id')
+  holder.send({ type: 'chunk', job: id, seq: 0, text: 'by request id' })
+  t.equal((await holder.next('error')).code, 'not_your_job', 'a request id is not a job id, even for the holder')
   holder.send({ type: 'chunk', job: job.job, seq: 1, text: 'gap' })
   t.equal((await holder.next('error')).code, 'bad_sequence')
   holder.send({ type: 'chunk', job: job.job, seq: 0, text: 'ok' })

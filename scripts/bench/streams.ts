@@ -20,6 +20,8 @@ import { brokerEnv, startBrokerChild, startRawChild, type Child } from './proces
 
 /** Chunks a stream may have in flight (sent by the worker, not yet at the client). */
 const WINDOW = 64
+/** The relay bench's prompts: this, then the submission's id. */
+const PROMPT = 'Once upon a time #'
 
 export interface Stream {
   up: Peer
@@ -118,24 +120,40 @@ async function brokerStreams(ctx: BenchContext, count: number, warmupMs: number,
   const perClient = 50
   const peers = await workersAndClients(ctx, [broker], 'str', count, Math.ceil(count / perClient))
   try {
+    // Workers know jobs by their own ids, clients know requests: each submission's prompt
+    // carries its submit id, and the client's `accepted` names the request of that id.
     const streams = new Map<string, Stream>()
+    const bySubmit = new Map<string, Stream>()
+    const requestOf = new Map<string, string>()
     const allStarted = new Promise<void>((resolve) => {
       for (const worker of peers.workers) {
         worker.onFrame = (frame) => {
           if (frame.type !== 'job') return
           const job = frame.job as string
-          streams.set(job, { up: worker, sent: 0, received: 0, frame: (seq) => `{"type":"chunk","job":"${job}","seq":${seq},"text":" token"}` })
+          const stream: Stream = { up: worker, sent: 0, received: 0, frame: (seq) => `{"type":"chunk","job":"${job}","seq":${seq},"text":" token"}` }
+          streams.set(job, stream)
+          bySubmit.set(String(frame.prompt).slice(PROMPT.length), stream)
           if (streams.size === count) resolve()
         }
       }
     })
     peers.clients.forEach((client, c) => {
+      client.buffering = false
+      client.onFrame = (frame) => { if (frame.type === 'accepted') requestOf.set(frame.id, frame.request) }
       for (let i = 0; i < Math.min(perClient, count - c * perClient); i++) {
-        client.send({ type: 'submit', id: `${c}-${i}`, prompt: 'Once upon a time', models: [BENCH_MODEL], max_length: 512 })
+        client.send({ type: 'submit', id: `${c}-${i}`, prompt: `${PROMPT}${c}-${i}`, models: [BENCH_MODEL], max_length: 512 })
       }
     })
     await withTimeout(allStarted, 30_000, 'every stream to start')
-    const rate = await driveStreams(streams, peers.clients, (frame) => frame.request, warmupMs, measureMs, (text) => ctx.progress(`relay throughput: broker, ${text}`))
+    const deadline = Date.now() + 15_000
+    while (requestOf.size < count && Date.now() < deadline) await sleep(20)
+    const byRequest = new Map<string, Stream>()
+    for (const [submit, request] of requestOf) {
+      const stream = bySubmit.get(submit)
+      if (stream) byRequest.set(request, stream)
+    }
+    if (byRequest.size !== count) throw new Error(`relay throughput: ${byRequest.size} of ${count} streams paired with their requests`)
+    const rate = await driveStreams(byRequest, peers.clients, (frame) => frame.request, warmupMs, measureMs, (text) => ctx.progress(`relay throughput: broker, ${text}`))
     for (const [job, stream] of streams) stream.up.ws.send(`{"type":"done","job":"${job}","chunks":${stream.sent}}`)
     return rate
   } finally {

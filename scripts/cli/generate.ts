@@ -113,7 +113,11 @@ async function runOne(body: GenerateBody, url: string, key: string | undefined):
   try {
     result = await generate({
       url, key, body, signal: controller.signal,
-      onAccepted: (request) => say(`request ${request}${key ? '' : ' (anonymous)'}`),
+      onAccepted: (request, capability) => {
+        say(`request ${request}${key ? '' : ' (anonymous)'}`)
+        // An anonymous request opens only with it: `horde status ID --capability CAP`.
+        if (capability) say(`capability ${capability}`)
+      },
       onQueued: (q) => {
         if (q.restarting) say(`${q.reason ?? 'the worker was lost'}; the request is back in the queue`)
         // An ETA means something only when some worker can serve the request.

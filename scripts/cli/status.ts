@@ -3,15 +3,15 @@ import { parseArgs } from 'node:util'
 import { requestStatus } from '../../src/clients/client.js'
 import { connection, connectionOptions, EXIT, UsageError, type Env } from './command.js'
 
-export const STATUS_USAGE = 'horde status <request-id> [--json] [--url URL] [--key KEY]'
+export const STATUS_USAGE = 'horde status <request-id> [--capability CAP] [--json] [--url URL] [--key KEY]'
 
 export async function runStatus(argv: string[], env: Env): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...connectionOptions, json: { type: 'boolean' } } })
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...connectionOptions, json: { type: 'boolean' }, capability: { type: 'string' } } })
   if (positionals.length !== 1) throw new UsageError('give one request id')
   const { url, key } = connection(values, env)
   let status
   try {
-    status = await requestStatus(url, positionals[0], key)
+    status = await requestStatus(url, positionals[0], key, values.capability)
   } catch (error) {
     process.stderr.write(`error: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}\n`)
     return EXIT.failed

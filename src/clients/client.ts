@@ -52,7 +52,7 @@ export interface QueuedEvent {
 export interface StartedEvent { attempt: number; worker: string; model: string }
 
 export interface GenerationHandlers {
-  onAccepted?(request: string): void
+  onAccepted?(request: string, capability?: string): void
   onQueued?(event: QueuedEvent): void
   onStarted?(event: StartedEvent): void
   /** A piece of text of the current attempt, in order. */
@@ -112,6 +112,8 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
     const idempotencyKey = options.idempotencyKey ?? `client-${globalThis.crypto.randomUUID()}`
     let socket: SocketLike
     let request: string | undefined
+    /** An anonymous request's capability (from `accepted`): a new socket needs it to attach or cancel. */
+    let capability: { capability: string } | Record<string, never> = {}
     let attempt = 0
     /** Next chunk seq; null right after an attach (the view said how much text, not how many chunks). */
     let expectedSeq: number | null = 0
@@ -137,7 +139,7 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
     function cancel(): void {
       if (settled || cancelSent || !request || socket.readyState !== OPEN) return
       cancelSent = true
-      socket.send(JSON.stringify({ type: 'cancel', id: 'cancel', request }))
+      socket.send(JSON.stringify({ type: 'cancel', id: 'cancel', request, ...capability }))
     }
     options.signal?.addEventListener('abort', cancel, { once: true })
 
@@ -150,7 +152,7 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
         opened = true
         everOpened = true
         if (request) {
-          current.send(JSON.stringify({ type: 'attach', id: 'attach', request }))
+          current.send(JSON.stringify({ type: 'attach', id: 'attach', request, ...capability }))
         } else {
           const { prompt, ...rest } = options.body
           current.send(JSON.stringify({ type: 'submit', id: SUBMIT_ID, prompt, ...rest, idempotency_key: idempotencyKey }))
@@ -225,9 +227,10 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
           return
         case 'accepted':
           if (frame.id !== SUBMIT_ID) return
+          if (typeof frame.capability === 'string') capability = { capability: frame.capability }
           if (!request) {
             request = String(frame.request)
-            options.onAccepted?.(request)
+            options.onAccepted?.(request, capability.capability)
           }
           // Aborted before the id was known: cancel now.
           if (options.signal?.aborted) cancel()
@@ -280,10 +283,16 @@ export function generate(options: GenerationOptions): Promise<GenerationResult> 
 /** The broker's view of a request (`GET /v1/generate/:id`). */
 export type RequestStatus = RequestView
 
-/** Fetches a request's status; throws an Error with the broker's code and message on a refusal. */
-export async function requestStatus(url: string, id: string, key?: string): Promise<RequestStatus> {
+/**
+ * Fetches a request's status; throws an Error with the broker's code and message on a refusal.
+ * An anonymous request also needs the capability its submission was answered with.
+ */
+export async function requestStatus(url: string, id: string, key?: string, capability?: string): Promise<RequestStatus> {
   const base = url.replace(/^ws/, 'http').replace(/\/+$/, '')
-  const response = await fetch(`${base}/v1/generate/${encodeURIComponent(id)}`, { headers: key ? { apikey: key } : {} })
+  const headers: Record<string, string> = {}
+  if (key) headers.apikey = key
+  if (capability) headers['x-request-capability'] = capability
+  const response = await fetch(`${base}/v1/generate/${encodeURIComponent(id)}`, { headers })
   const body = await response.json().catch(() => undefined) as any
   if (!response.ok) throw new Error(`HTTP ${response.status}: ${body?.error?.code ?? 'error'}: ${body?.error?.message ?? 'no details'}`)
   return body as RequestStatus

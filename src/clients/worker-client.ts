@@ -44,7 +44,8 @@ export interface WorkerClientEvents {
   moderated: [{ paused: boolean; trusted: boolean; reason: string | null }]
   /** The backend went down (the worker leaves the horde) or came back (it rejoins). */
   backend: [ProbeResult]
-  job: [string]
+  /** A job was pushed: its id (new for each attempt) and the job as the broker sent it. */
+  job: [string, { prompt: string; model: string; max_length: number }]
   settled: [{ job: string; outcome: string; tokens: number; kudos: number }]
   /** `willReconnect`: a new connection follows after a back-off. */
   closed: [{ code: number; reason: string; willReconnect: boolean }]
@@ -156,7 +157,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
   private async run(job: { job: string; prompt: string; model: string; max_length: number; max_context_length: number; params: Record<string, unknown> }): Promise<void> {
     const controller = new AbortController()
     this.running.set(job.job, controller)
-    this.emit('job', job.job)
+    this.emit('job', job.job, job)
     let seq = 0
     try {
       for await (const text of this.options.backend.generate(job, controller.signal)) {

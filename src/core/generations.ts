@@ -4,8 +4,8 @@
  * the core never sees a request object or a socket. Errors are `BrokerError`s, which each
  * transport turns into its own status, frame or close code through the error table.
  */
-import { randomBytes } from 'node:crypto'
 import type { Principal } from '../accounts/accounts.js'
+import { capabilityHash, capabilityMatches, newCapability, newRequestId } from './capabilities.js'
 import type { Fanout, ControlBus, EventListener, PositionedEvent, Subscription } from '../cluster/ports.js'
 import type { LimitsConfig } from '../config.js'
 import type { Metrics } from '../metrics.js'
@@ -31,11 +31,15 @@ export interface Caller {
   principal: Principal
   /** The client's address (anonymous limits and idempotency keys are scoped by it). */
   address: string
+  /** The capability of the request it names (see capabilities.ts), when it gave one. */
+  capability?: string
 }
 
 export interface SubmitOptions {
   /** A retry with the same key and content returns the first request. */
   idempotencyKey?: string
+  /** False: the door's id alone is the key (the AI Horde v2 API), so an anonymous request gets no capability. */
+  capability?: boolean
 }
 
 /** How a caller may reach a request. */
@@ -56,6 +60,8 @@ export interface SubmitResult {
   eta: number | null
   /** The key named an earlier request: nothing was queued. */
   replayed: boolean
+  /** For an anonymous request: the secret that views, follows and cancels it (shown once). */
+  capability?: string
 }
 
 /** Where an attach delivers: the view once, then the events that follow it. */
@@ -113,21 +119,6 @@ export interface Standing {
   cls?: RequestClass
 }
 
-/**
- * A request id: a UUID (RFC 9562 version 7), because clients of the AI Horde API validate ids
- * as UUIDs and read a request's status by its id alone. The first 48 bits are the creation
- * time in ms, so ids still sort by submission time (dispatch breaks ties across queues with
- * that order); the other 74 bits are random, so an id cannot be guessed.
- */
-export function newRequestId(now = Date.now()): string {
-  const bytes = randomBytes(16)
-  bytes.writeUIntBE(Math.max(0, Math.floor(now)) % 2 ** 48, 0, 6)
-  bytes[6] = 0x70 | (bytes[6] & 0x0f)
-  bytes[8] = 0x80 | (bytes[8] & 0x3f)
-  const hex = bytes.toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-}
-
 export function classOfRecord(row: Pick<RequestRecord, 'params'>): RequestClass {
   return classOf(row.params.models, row.params.max_length, row.params.max_context_length, row.params.trusted_workers === true)
 }
@@ -159,25 +150,29 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     // client can neither replay nor discover another's request.
     const storedKey = key === undefined ? null : principal.anonymous ? `${address}|${key}` : key
 
-    const record = { id: newRequestId(now), userId: principal.userId, prompt: body.prompt, params, clientIp: address, createdAt: now, idempotencyKey: storedKey }
+    const id = newRequestId(now)
+    const capable = principal.anonymous && options.capability !== false
+    const capability = capable ? newCapability(id, storedKey) : undefined
+    const record = { id, userId: principal.userId, prompt: body.prompt, params, clientIp: address, createdAt: now, idempotencyKey: storedKey, capabilityHash: capability === undefined ? null : capabilityHash(capability) }
     const cap = { cap: principal.anonymous ? limits.maxActiveAnonymousPerIp : limits.maxActivePerUser, perAddress: principal.anonymous }
     const jobData = (id: string): JobData => ({
       request: id, userId: principal.userId, prompt: body.prompt, models: cls.models,
       max_length: maxLength, max_context_length: maxContextLength, params: body.params ?? {}, submittedAt: now, classKey: cls.key,
     })
     // A retry must find the first request, so a keyed submission always commits first.
-    if (key === undefined && dispatcher.hasFree(cls)) return submitFast(record, cap, cls, jobData(record.id))
+    if (key === undefined && dispatcher.hasFree(cls)) return { ...(await submitFast(record, cap, cls, jobData(id))), ...(capability === undefined ? {} : { capability }) }
     if (!(await dispatcher.isPossible(cls))) await checkUnserved(principal.userId, cls)
 
     // Recorded before it is acknowledged (and before it is queued): the database knows
     // every accepted request. The active-request cap is checked in the same transaction.
     const accepted = await requests.accept(record, cap)
-    const { id } = accepted
     if (accepted.replayed) {
       // A retry of a submission that was accepted: nothing is queued twice (reconciliation
-      // requeues it if it was accepted but never reached Redis).
-      const current = await view(caller, id)
-      return { id, cls, priority: 0, isPossible: current.is_possible ?? true, position: current.position ?? null, eta: null, replayed: true }
+      // requeues it if it was accepted but never reached Redis). Its capability derives from the key.
+      const again = capable ? newCapability(accepted.id, storedKey) : undefined
+      const current = await view({ ...caller, capability: again }, accepted.id)
+      const answer = { id: accepted.id, cls, priority: 0, isPossible: current.is_possible ?? true, position: current.position ?? null, eta: null, replayed: true }
+      return again === undefined ? answer : { ...answer, capability: again }
     }
     const priority = priorityForBalance(accepted.balance)
     const data = jobData(id)
@@ -185,7 +180,8 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     // One round trip before dispatch: the position is counted alongside the add, not after it.
     const [position, isPossible] = await Promise.all([jobQueue.addWithPosition(cls, data, priority), dispatcher.isPossible(cls)])
     dispatcher.jobAvailable(cls.queue, true)
-    return { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls), replayed: false }
+    const answer = { id, cls, priority, isPossible, position, eta: position === null ? null : dispatcher.eta(position, cls), replayed: false }
+    return capability === undefined ? answer : { ...answer, capability }
   }
 
   /**
@@ -245,9 +241,18 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     }
   }
 
-  async function loadOwned(principal: Principal, id: string, access: AccessOptions = {}): Promise<RequestRecord> {
+  /**
+   * Ids are unguessable; still, only the requester may watch or cancel (unless the door says
+   * the id is the key). A request with a capability (an anonymous one: its account is shared)
+   * needs the capability, whatever the door.
+   */
+  async function loadOwned(caller: Caller, id: string, access: AccessOptions = {}): Promise<RequestRecord> {
     const row = await requests.byId(id)
-    // Ids are unguessable; still, only the requester may watch or cancel (unless the door says the id is the key).
+    const { principal } = caller
+    if (row && row.capabilityHash !== null) {
+      if ((row.userId === principal.userId && !principal.anonymous) || capabilityMatches(caller.capability, row.capabilityHash)) return row
+      throw new BrokerError('unknown_request', 'No such generation request (an anonymous request also needs its capability: the X-Request-Capability header, or capability on the socket)')
+    }
     if (!row || (row.userId !== principal.userId && !access.byId)) throw new BrokerError('unknown_request')
     return row
   }
@@ -258,7 +263,7 @@ export function createGenerations(deps: GenerationsDeps): Generations {
 
   /** The view, and for a running job of ours the chunks its text holds. */
   async function viewWithSeq(caller: Caller, id: string, access?: AccessOptions): Promise<Standing> {
-    const row = await loadOwned(caller.principal, id, access)
+    const row = await loadOwned(caller, id, access)
     const local = runner.running(id)
     const state: RequestState = row.state === 'waiting' ? (local || jobQueue.isHeld(id) ? 'running' : 'waiting') : (row.state as RequestState)
     const base: RequestView = { id, state, created_at: new Date(row.createdAt).toISOString() }
@@ -293,7 +298,7 @@ export function createGenerations(deps: GenerationsDeps): Generations {
   }
 
   async function cancel(caller: Caller, id: string, access?: AccessOptions): Promise<RequestView> {
-    const row = await loadOwned(caller.principal, id, access)
+    const row = await loadOwned(caller, id, access)
     if (FINAL.has(row.state)) throw new BrokerError('not_cancellable')
     const cls = classOfRecord(row)
     if (await jobQueue.removeWaiting(cls.queue, id, row.userId)) {
@@ -306,7 +311,7 @@ export function createGenerations(deps: GenerationsDeps): Generations {
   }
 
   async function attach(caller: Caller, id: string, sink: AttachSink, after?: ChunkPlace): Promise<Subscription | null> {
-    await loadOwned(caller.principal, id)
+    await loadOwned(caller, id)
     // Subscribe first, then look: events that arrive meanwhile wait in `early` and are
     // handed on after the view, without the chunks the view's text already holds.
     let early: PositionedEvent[] | null = []
@@ -336,7 +341,7 @@ export function createGenerations(deps: GenerationsDeps): Generations {
   }
 
   async function watch(caller: Caller, id: string, listener: EventListener): Promise<Subscription> {
-    await loadOwned(caller.principal, id)
+    await loadOwned(caller, id)
     return fanout.subscribe(id, listener, 0)
   }
 

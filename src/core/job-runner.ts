@@ -9,6 +9,7 @@
  * context bonus by the request's, the worker's and the model's context limits. Who pays what
  * of it is decided inside the store's write (economy/payment.ts).
  */
+import { randomUUID } from 'node:crypto'
 import type { ControlBus, Fanout } from '../cluster/ports.js'
 import type { Config } from '../config.js'
 import type { ModelRegistry } from '../economy/models.js'
@@ -137,14 +138,14 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     }
     const model = modelFor({ models: info.modelList }, { models: data.models })
     const job: RunningJob = {
-      claimed, request: data.request, attempt: claimed.attempt, model, seq: 0, parts: [], chars: 0,
+      id: randomUUID(), claimed, request: data.request, attempt: claimed.attempt, model, seq: 0, parts: [], chars: 0,
       dispatchedAt: performance.now(), firstChunkAt: null,
     }
-    worker.jobs.set(data.request, job)
+    worker.jobs.set(job.id, job)
     running.set(data.request, { worker, job })
     metrics.dispatchSeconds.observe((deps.wallNow() - data.submittedAt) / 1000)
     worker.link.offer({
-      job: data.request, attempt: claimed.attempt, model, prompt: data.prompt,
+      job: job.id, attempt: claimed.attempt, model, prompt: data.prompt,
       max_length: data.max_length, max_context_length: data.max_context_length, params: data.params,
     })
     if (claimed.attempt > 1) {
@@ -181,14 +182,14 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     }
   }
 
-  function held(worker: WorkerState, request: string): RunningJob {
-    const job = worker.jobs.get(request)
-    if (!job) throw new BrokerError('not_your_job', `Job ${request} is not assigned to this worker`)
+  function held(worker: WorkerState, jobId: string): RunningJob {
+    const job = worker.jobs.get(jobId)
+    if (!job) throw new BrokerError('not_your_job', `Job ${jobId} is not assigned to this worker`)
     return job
   }
 
-  function chunk(worker: WorkerState, request: string, seq: number, text: string): void {
-    const job = held(worker, request)
+  function chunk(worker: WorkerState, jobId: string, seq: number, text: string): void {
+    const job = held(worker, jobId)
     if (seq !== job.seq) throw new BrokerError('bad_sequence', `Expected seq ${job.seq}, got ${seq}`)
     // Billing stops at max_length tokens; what is kept and relayed stops at a fixed cap, so
     // a worker cannot fill the broker's memory, or its clients', with one job.
@@ -206,16 +207,16 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     publish(job.request, chunkEvent(job.request, job.attempt, seq, text))
   }
 
-  function done(worker: WorkerState, request: string, chunks: number | undefined): void {
-    const job = held(worker, request)
+  function done(worker: WorkerState, jobId: string, chunks: number | undefined): void {
+    const job = held(worker, jobId)
     if (chunks !== undefined && chunks !== job.seq) throw new BrokerError('bad_sequence', `done says ${chunks} chunks, ${job.seq} were relayed`)
     void finish(worker, job, 'done').catch(log)
   }
 
   /** The worker reported a failure: remembered against it (see fail-streak.ts), and the job goes back. */
-  function fail(worker: WorkerState, request: string, reason: string | undefined): void {
-    const job = held(worker, request)
-    const pause = recordFailure(worker, request)
+  function fail(worker: WorkerState, jobId: string, reason: string | undefined): void {
+    const job = held(worker, jobId)
+    const pause = recordFailure(worker, job.request)
     if (pause > 0) {
       worker.link.paused?.({ seconds: pause, failures: FAIL_STREAK_LIMIT, reason: reason ?? 'no reason given' })
       setTimeout(() => { if (!worker.link.closed) deps.workerFree(worker) }, pause * 1000).unref()
@@ -224,14 +225,14 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
   }
 
   function detach(worker: WorkerState, job: RunningJob): void {
-    worker.jobs.delete(job.request)
+    worker.jobs.delete(job.id)
     // A stale attempt (its lock was lost and the job went to another worker) leaves the live one in place.
     if (running.get(job.request)?.job === job) running.delete(job.request)
   }
 
   /** The attempt is lost: the job goes back to its queue at its priority, or fails after too many tries. `failedBy`: the worker reported a failure. */
   async function lose(worker: WorkerState, job: RunningJob, reason: string, failedBy?: number): Promise<void> {
-    if (!worker.jobs.has(job.request)) return
+    if (worker.jobs.get(job.id) !== job) return
     detach(worker, job)
     metrics.jobs.inc({ outcome: 'restarted' })
     try {
@@ -285,7 +286,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     if (settled) {
       const body = { request: job.request, text, tokens, kudos: toKudos(settled.charged), worker: info.name, model: job.model }
       publish(job.request, requestEvent(outcome, body, true))
-      if (!worker.link.closed) worker.link.settled({ job: job.request, outcome, tokens, kudos: toKudos(settled.earned) })
+      if (!worker.link.closed) worker.link.settled({ job: job.id, outcome, tokens, kudos: toKudos(settled.earned) })
       if (settled.unfunded > 0) metrics.unfundedMilli.inc(settled.unfunded)
       if (settled.flagged) {
         metrics.workersFlagged.inc()
@@ -312,8 +313,8 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
       cancelledBeforeOffer.add(request)
       return true
     }
-    if (!local.worker.jobs.has(request)) return true
-    local.worker.link.stop(request)
+    if (local.worker.jobs.get(local.job.id) !== local.job) return true
+    local.worker.link.stop(local.job.id)
     await finish(local.worker, local.job, 'cancelled')
     return true
   }
@@ -335,7 +336,7 @@ export function createJobRunner(deps: JobRunnerDeps): JobRunner {
     async handBack(reason) {
       const lost: Array<Promise<void>> = []
       for (const { worker, job } of [...running.values()]) {
-        if (!worker.link.closed) worker.link.stop(job.request)
+        if (!worker.link.closed) worker.link.stop(job.id)
         lost.push(lose(worker, job, reason).catch(log))
       }
       await Promise.all(lost)

@@ -10,6 +10,7 @@ import type { ClaimedJob } from '../queue/job-queue.js'
 
 /** A job as the worker receives it. */
 export interface JobOffer {
+  /** The job's id (per attempt, not the request's id). */
   job: string
   attempt: number
   model: string
@@ -101,6 +102,8 @@ export interface WorkerInfo extends Capabilities {
 
 /** A job running on one of this process's workers. */
 export interface RunningJob {
+  /** The job's own id, the one its worker knows: new for each attempt, so no worker learns a request's id. */
+  id: string
   claimed: ClaimedJob
   request: string
   attempt: number

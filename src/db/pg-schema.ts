@@ -135,6 +135,7 @@ export const requests = pgTable('requests', {
   kudos: int8('kudos'),
   error: text('error'),
   idempotencyKey: text('idempotency_key'),
+  capabilityHash: text('capability_hash'),
 }, (t) => [
   index('requests_user_state').on(t.userId, t.state),
   index('requests_state').on(t.state),

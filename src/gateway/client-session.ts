@@ -31,6 +31,8 @@ export class ClientSession implements SocketSession {
   /** Requests followed, with their subscription (null while it is being made). */
   private readonly watched = new Map<string, Subscription | null>()
   private readonly caller: Caller
+  /** Capabilities this socket was given or sent (anonymous requests), newest last, so that later frames need not repeat them. */
+  private readonly capabilities = new Map<string, string>()
 
   constructor(readonly connection: Connection, readonly principal: Principal, readonly address: string, private readonly channel: ClientChannel) {
     this.caller = { principal, address }
@@ -60,24 +62,26 @@ export class ClientSession implements SocketSession {
         if (!(isPending(taken) ? await taken : taken).ok) throw new BrokerError('too_many_requests', 'Too many submissions per second')
         const { id: _id, type: _type, idempotency_key: key, ...body } = message
         const accepted = await generations.submit(this.caller, body, { idempotencyKey: key })
+        const capability = accepted.capability === undefined ? {} : { capability: accepted.capability }
+        if (accepted.capability !== undefined) this.remember(accepted.id, accepted.capability)
         if (accepted.replayed) {
           // The request exists already: tell where it stands, as an attach would.
-          this.connection.send({ type: 'accepted', id: message.id, request: accepted.id, replayed: true })
+          this.connection.send({ type: 'accepted', id: message.id, request: accepted.id, replayed: true, ...capability })
           await this.attach(accepted.id, message.id)
           return
         }
-        this.connection.send({ type: 'accepted', id: message.id, request: accepted.id })
+        this.connection.send({ type: 'accepted', id: message.id, request: accepted.id, ...capability })
         this.connection.send({ type: 'queued', request: accepted.id, position: accepted.position, is_possible: accepted.isPossible, eta_seconds: accepted.eta })
         // From its first event: whatever happened since the accept is in the history.
         this.watched.set(accepted.id, null)
-        this.follow(accepted.id, await generations.watch(this.caller, accepted.id, (event) => this.deliver(accepted.id, event.frame, event.final)))
+        this.follow(accepted.id, await generations.watch(this.callerFor(accepted.id), accepted.id, (event) => this.deliver(accepted.id, event.frame, event.final)))
         return
       }
       case 'attach':
-        await this.attach(message.request, message.id, message.after)
+        await this.attach(message.request, message.id, message.after, message.capability)
         return
       case 'cancel': {
-        const view = await generations.cancel(this.caller, message.request)
+        const view = await generations.cancel(this.callerFor(message.request, message.capability), message.request)
         this.connection.send({ type: 'cancel_accepted', request: message.request, state: view.state, id: message.id })
         return
       }
@@ -89,17 +93,18 @@ export class ClientSession implements SocketSession {
   }
 
   /** Sends where the request stands (`attached`), then follows it unless it has ended or is followed already. */
-  private async attach(request: string, id: string | number, after?: ChunkPlace): Promise<void> {
+  private async attach(request: string, id: string | number, after?: ChunkPlace, capability?: string): Promise<void> {
     const already = this.watched.has(request)
     if (!already && this.watched.size >= MAX_WATCHED) throw new BrokerError('too_many_active', `A socket may watch at most ${MAX_WATCHED} requests`)
     if (!already) this.watched.set(request, null)
-    const subscription = await this.channel.generations.attach(this.caller, request, {
+    const subscription = await this.channel.generations.attach(this.callerFor(request, capability), request, {
       view: ({ id: _request, ...rest }, resumed) => this.connection.send({ type: 'attached', ...rest, request, id, ...(resumed === undefined ? {} : { resumed }) }),
       event: (event) => { if (!already) this.deliver(request, event.frame, event.final) },
     }, after).catch((error) => {
       if (!already) this.watched.delete(request)
       throw error
     })
+    if (capability !== undefined) this.remember(request, capability)
     if (already) subscription?.close()
     else if (subscription) this.follow(request, subscription)
     else this.watched.delete(request)
@@ -111,7 +116,19 @@ export class ClientSession implements SocketSession {
       return
     }
     this.watched.set(request, subscription)
-    this.channel.positions.watch(request, this.caller)
+    this.channel.positions.watch(request, this.callerFor(request))
+  }
+
+  /** The caller for one request: with the capability sent now, or the one this socket holds for it. */
+  private callerFor(request: string, capability = this.capabilities.get(request)): Caller {
+    return capability === undefined ? this.caller : { ...this.caller, capability }
+  }
+
+  private remember(request: string, capability: string): void {
+    this.capabilities.delete(request)
+    this.capabilities.set(request, capability)
+    // Bounded: the oldest are forgotten first (a frame may still send one again).
+    if (this.capabilities.size > 4 * MAX_WATCHED) this.capabilities.delete(this.capabilities.keys().next().value!)
   }
 
   private deliver(request: string, frame: string, final: boolean): void {

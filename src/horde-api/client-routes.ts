@@ -4,7 +4,8 @@
  * Each generation is an ordinary request through `core.generations` (kudos priority, worker
  * preferences, limits, billing and the audit are the native ones); `n` > 1 queues `n` of them
  * under one id (groups.ts). Status is read by the id alone, as AI Horde's clients do: ids are
- * unguessable UUIDs.
+ * unguessable UUIDs, so these requests get no capability (an anonymous request of another
+ * door has one, and is not read here without it).
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -114,7 +115,7 @@ export function registerClientRoutes(scope: FastifyInstance, ctx: HordeApiContex
     const body = { prompt, models: wanted, max_length: maxLength, max_context_length: maxContextLength, params: kept }
     const accepted: Awaited<ReturnType<typeof core.generations.submit>>[] = []
     try {
-      for (let i = 0; i < n; i++) accepted.push(await core.generations.submit(caller, body))
+      for (let i = 0; i < n; i++) accepted.push(await core.generations.submit(caller, body, { capability: false }))
     } catch (error) {
       // All n or none: the ones already queued are cancelled before the refusal is answered.
       await Promise.all(accepted.map((a) => core.generations.cancel(caller, a.id).catch(() => {})))

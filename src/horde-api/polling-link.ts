@@ -81,8 +81,8 @@ export class PollingLink implements WorkerLink {
   /** Offers that found no pop waiting (a race with a pop that left): the next pop takes them. */
   private readonly unclaimed: Handed[] = []
   private readonly leases = new Map<string, Lease>()
-  /** Lease by request id: the core speaks of requests. */
-  private readonly byRequest = new Map<string, string>()
+  /** Lease by the core's own job id (the core's name for the attempt; the v2 id is this link's). */
+  private readonly byCoreJob = new Map<string, string>()
   private readonly settling = new Map<string, (kudos: number) => void>()
   private idleTimer: NodeJS.Timeout | undefined
 
@@ -121,7 +121,7 @@ export class PollingLink implements WorkerLink {
     const timer = setTimeout(() => this.expire(jobId), this.options.jobTtlMs)
     timer.unref()
     this.leases.set(jobId, { jobId, offer: job, timer })
-    this.byRequest.set(job.job, jobId)
+    this.byCoreJob.set(job.job, jobId)
     this.options.leased(jobId, this)
     const handed = { jobId, offer: job }
     while (this.waiters.length) {
@@ -136,9 +136,9 @@ export class PollingLink implements WorkerLink {
     this.unclaimed.push(handed)
   }
 
-  stop(request: string): void {
+  stop(coreJob: string): void {
     // The requester cancelled: the settlement follows (paying what was delivered, nothing here).
-    const jobId = this.byRequest.get(request)
+    const jobId = this.byCoreJob.get(coreJob)
     if (jobId) this.endLease(jobId, { kind: 'stopped' })
   }
 
@@ -206,33 +206,33 @@ export class PollingLink implements WorkerLink {
   async submit(jobId: string, text: string, faulted: boolean): Promise<number> {
     const lease = this.leases.get(jobId)
     if (!lease) throw new BrokerError('unknown_job')
-    const request = lease.offer.job
+    const coreJob = lease.offer.job
     this.touch()
     this.options.workforce.heartbeat(this.state)
     this.endLease(jobId, { kind: 'submitted' })
     const { workforce } = this.options
     if (faulted) {
-      workforce.fail(this.state, request, 'the worker reported the generation as faulted')
+      workforce.fail(this.state, coreJob, 'the worker reported the generation as faulted')
       return 0
     }
     const reward = new Promise<number>((resolve) => {
       const timer = setTimeout(() => {
-        this.settling.delete(request)
+        this.settling.delete(coreJob)
         resolve(0)
       }, SETTLE_WAIT_MS)
       timer.unref()
-      this.settling.set(request, (kudos) => {
+      this.settling.set(coreJob, (kudos) => {
         clearTimeout(timer)
         resolve(kudos)
       })
     })
     try {
-      if (text.length > 0) workforce.chunk(this.state, request, 0, text)
-      workforce.done(this.state, request, text.length > 0 ? 1 : 0)
+      if (text.length > 0) workforce.chunk(this.state, coreJob, 0, text)
+      workforce.done(this.state, coreJob, text.length > 0 ? 1 : 0)
     } catch (error) {
-      this.settling.delete(request)
+      this.settling.delete(coreJob)
       // Too much text, or the job is no longer this worker's: it must not stay held.
-      if (this.state.jobs.has(request)) workforce.fail(this.state, request, 'the submitted generation was refused')
+      if (this.state.jobs.has(coreJob)) workforce.fail(this.state, coreJob, 'the submitted generation was refused')
       throw error
     }
     return reward
@@ -272,7 +272,7 @@ export class PollingLink implements WorkerLink {
     if (!lease) return
     clearTimeout(lease.timer)
     this.leases.delete(jobId)
-    if (this.byRequest.get(lease.offer.job) === jobId) this.byRequest.delete(lease.offer.job)
+    if (this.byCoreJob.get(lease.offer.job) === jobId) this.byCoreJob.delete(lease.offer.job)
     this.options.ended(jobId, how)
   }
 

@@ -57,15 +57,18 @@ export function registerOpenAiRoutes(app: FastifyInstance, services: Services, c
     const cls = classOf(body.models ?? [], body.max_length, body.max_context_length)
     const noWorker = () => new BrokerError('no_worker', `No worker online can serve \`${model}\` with max_tokens ${body.max_length} and a context of ${body.max_context_length} tokens (GET /v1/models lists what is served now, with each model's limits).`)
     if (!(await core.dispatcher.isPossible(cls))) throw noWorker()
-    const caller = { principal, address: request.ip }
+    const submitter = { principal, address: request.ip }
     const key = request.headers['idempotency-key']
-    const accepted = await core.generations.submit(caller, body, { idempotencyKey: typeof key === 'string' ? key : undefined })
+    const accepted = await core.generations.submit(submitter, body, { idempotencyKey: typeof key === 'string' ? key : undefined })
+    // Followed and cancelled with its capability (an anonymous request has one).
+    const caller = { ...submitter, capability: accepted.capability }
     if (!accepted.isPossible && !accepted.replayed) {
       // The last worker that could serve it left between the check and the submission.
       await core.generations.cancel(caller, accepted.id).catch(() => {})
       throw noWorker()
     }
     reply.header('x-horde-request-id', accepted.id).header('x-request-id', accepted.id)
+    if (accepted.capability !== undefined) reply.header('x-horde-request-capability', accepted.capability)
     const ctx = { deps, client, caller, accepted, call, kind, requested: model, closing: () => closing }
     if (call.stream) return sendStream(reply, ctx)
     if (accepted.position !== null) reply.header('x-horde-queue-position', String(accepted.position))

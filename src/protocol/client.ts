@@ -34,8 +34,10 @@ export const RequestRef = Type.String({ minLength: 1, maxLength: 64 })
 
 /** The last chunk a client holds: an attach with it resumes after it (chunk frames) instead of sending the text again. */
 export const ChunkPlace = Type.Object({ attempt: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })
-export const Attach = Type.Object({ type: Type.Literal('attach'), id: RequestId, request: RequestRef, after: Type.Optional(ChunkPlace) }, { additionalProperties: false })
-export const Cancel = Type.Object({ type: Type.Literal('cancel'), id: RequestId, request: RequestRef }, { additionalProperties: false })
+/** The secret an anonymous submission was answered with (not needed on the socket that submitted it, nor for a logged-in requester). */
+export const Capability = Type.String({ minLength: 1, maxLength: 64 })
+export const Attach = Type.Object({ type: Type.Literal('attach'), id: RequestId, request: RequestRef, after: Type.Optional(ChunkPlace), capability: Type.Optional(Capability) }, { additionalProperties: false })
+export const Cancel = Type.Object({ type: Type.Literal('cancel'), id: RequestId, request: RequestRef, capability: Type.Optional(Capability) }, { additionalProperties: false })
 
 export type ClientMessage = Static<typeof Submit> | Static<typeof Attach> | Static<typeof Cancel>
 

@@ -49,6 +49,8 @@ export interface RequestRecord {
   kudos: number | null
   error: string | null
   idempotencyKey: string | null
+  /** SHA-256 (hex) of the capability its submitter holds; null when the id alone is the key. */
+  capabilityHash: string | null
 }
 
 export interface NewRequest {
@@ -60,6 +62,8 @@ export interface NewRequest {
   createdAt: number
   /** Already scoped (anonymous keys carry the address); null when the caller gave none. */
   idempotencyKey: string | null
+  /** SHA-256 (hex) of the request's capability; null when the id alone is the key. */
+  capabilityHash: string | null
 }
 
 export interface AcceptOptions {

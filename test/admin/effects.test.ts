@@ -93,7 +93,7 @@ t.test('a paused worker is told, gets no job while paused, and takes jobs again 
   await api(url, 'POST', '/v1/admin/workers/w-paused/pause', { key: mod.key, body: { paused: false, reason: 'fixed its backend' } })
   t.equal((await again.next('moderation')).paused, false, 'told it is unpaused')
   const job = await again.next('job')
-  t.equal(job.job, id, 'the waiting request goes to it now')
+  t.equal(job.forRequest, id, 'the waiting request goes to it now')
   serve(again, job.job, ['done'])
 })
 
@@ -109,21 +109,22 @@ t.test('a trusted-only request waits for a trusted worker; other requests are se
   const picky = await api(url, 'POST', '/v1/generate', { body: { prompt: 'p', max_length: 8, trusted_workers: true } })
   t.equal(picky.status, 202)
   t.equal(picky.body.is_possible, false, 'no trusted worker online: said at once')
+  const opens = { headers: { 'x-request-capability': picky.body.capability } } // an anonymous request's key
   const plain = await submit(user, { max_length: 8 })
   const first = await stranger.next('job')
-  t.equal(first.job, plain, 'the untrusted worker serves the ordinary request, not the picky one')
+  t.equal(first.forRequest, plain, 'the untrusted worker serves the ordinary request, not the picky one')
   serve(stranger, first.job, ['x'])
   await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal(stranger.frames.filter((f) => f.type === 'job').length, 1, 'and never gets the trusted-only one')
-  t.equal((await api(url, 'GET', `/v1/generate/${picky.body.id}`)).body.state, 'waiting')
+  t.equal((await api(url, 'GET', `/v1/generate/${picky.body.id}`, opens)).body.state, 'waiting')
 
   const trust = await api(url, 'POST', '/v1/admin/workers/stranger/trust', { key: mod.key, body: { trusted: true, reason: 'known operator' } })
   t.equal(trust.body.worker.trusted, true)
   t.match(await stranger.next('moderation'), { trusted: true, paused: false })
   const second = await stranger.next('job')
-  t.equal(second.job, picky.body.id, 'trusted now: it takes the trusted-only request')
+  t.equal(second.forRequest, picky.body.id, 'trusted now: it takes the trusted-only request')
   serve(stranger, second.job, ['y'])
-  await eventually(async () => (await api(url, 'GET', `/v1/generate/${picky.body.id}`)).body.state === 'done', 10_000, 'the picky request to finish')
+  await eventually(async () => (await api(url, 'GET', `/v1/generate/${picky.body.id}`, opens)).body.state === 'done', 10_000, 'the picky request to finish')
 })
 
 t.test('an award mints kudos with its memo and actor, and the ledger audit proves it', async (t) => {

@@ -29,10 +29,10 @@ t.test('past its credit line a payer\'s debt grows, and the credit goes to the s
   let funded = 0
   for (let i = 0; i < jobs; i++) {
     const request = await submit(submitter, { prompt: 'hello', models: [MID], max_length: 256, max_context_length: 1024 })
-    await worker.next((f) => f.type === 'job' && f.job === request, 15_000)
-    await streamAt(worker, request, text, 80)
+    const job = (await worker.next((f) => f.type === 'job' && f.forRequest === request, 15_000)).job
+    await streamAt(worker, job, text, 80)
     const done = await submitter.next((f) => f.type === 'done' && f.request === request, 15_000)
-    const settled = await settledOf(worker, request)
+    const settled = await settledOf(worker, job)
     const expectedFunded = Math.min(reward, Math.max(0, line - charged))
     t.equal(done.kudos, toKudos(reward), `job ${i + 1}: still served, and charged the formula`)
     t.equal(settled.kudos, toKudos(expectedFunded), `job ${i + 1}: the worker gets ${toKudos(expectedFunded)}, what the line still funds`)

@@ -19,13 +19,13 @@ t.test('an empty done bills nothing', async (t) => {
 
   for (let i = 0; i < 3; i++) {
     const request = await submit(submitter, { prompt: 'x'.repeat(100_000), models: [BIG], max_length: 4096, max_context_length: 262_144 })
-    await junk.next((f) => f.type === 'job' && f.job === request, 15_000)
+    const job = (await junk.next((f) => f.type === 'job' && f.forRequest === request, 15_000)).job
     // Taking its time does not help: there is no text to pay for.
     await new Promise((resolve) => setTimeout(resolve, 300))
-    junk.send({ type: 'done', job: request, chunks: 0 })
+    junk.send({ type: 'done', job, chunks: 0 })
     const done = await submitter.next((f) => f.type === 'done' && f.request === request, 15_000)
     t.match(done, { tokens: 0, kudos: 0, text: '' }, `empty done ${i + 1}: 0 tokens, 0 kudos`)
-    t.match(await settledOf(junk, request), { tokens: 0, kudos: 0 })
+    t.match(await settledOf(junk, job), { tokens: 0, kudos: 0 })
     t.equal(await broker.services.store.audit.countEntries('generation', request), 0, 'no ledger entry')
   }
   t.equal(await earnedByGeneration(broker, farmer.id), 0, 'the farmer earned nothing')

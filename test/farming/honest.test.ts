@@ -31,12 +31,12 @@ t.test('honest workers: exactly the formula, for funded users, users in small de
     const peer = await client(wsUrl, c.key)
     t.teardown(() => peer.close())
     const request = await submit(peer, { prompt: c.prompt, models: [MID], max_length: 512, max_context_length: 4096 })
-    await worker.next((f) => f.type === 'job' && f.job === request, 15_000)
+    const job = (await worker.next((f) => f.type === 'job' && f.forRequest === request, 15_000)).job
     const before = [await balance(c.id), await balance(owner.id)]
     // 40 tokens per second: an ordinary 13B speed, far under the model's bound (538).
-    await streamAt(worker, request, 'e'.repeat(c.chars), 40)
+    await streamAt(worker, job, 'e'.repeat(c.chars), 40)
     const done = await peer.next((f) => f.type === 'done' && f.request === request, 15_000)
-    const settled = await settledOf(worker, request)
+    const settled = await settledOf(worker, job)
     const expected = formulaMilli({ model: MID, chars: c.chars, prompt: c.prompt, maxLength: 512, requestContext: 4096, workerContext: 4096 })
     t.equal(done.tokens, Math.ceil(c.chars / 4), `${c.who}: every token billed`)
     t.equal(done.kudos, toKudos(expected), `${c.who}: exactly the formula (${toKudos(expected)} kudos)`)

@@ -39,10 +39,10 @@ t.test('junk at once: earnings per wall-second stay within an honest 70B worker\
     // From before the submit to the settlement: at least what the broker observed of the job.
     const started = performance.now()
     const request = await submit(submitter, { prompt: GIANT, models: [BIG], max_length: 4096, max_context_length: HUGE_CONTEXT })
-    await junk.next((f) => f.type === 'job' && f.job === request, 15_000)
-    serve(junk, request, ['a'.repeat(16_384)])
+    const job = (await junk.next((f) => f.type === 'job' && f.forRequest === request, 15_000)).job
+    serve(junk, job, ['a'.repeat(16_384)])
     const done = await submitter.next((f) => f.type === 'done' && f.request === request, 15_000)
-    const settled = await settledOf(junk, request)
+    const settled = await settledOf(junk, job)
     const ms = performance.now() - started
     wallMs += ms
     t.ok(done.tokens <= Math.floor((ms / 1000) * maxTokensPerSecond), `job ${i + 1}: ${done.tokens} tokens billed of 4,096 counted, within ${ms.toFixed(0)} ms at 100 tokens/s`)
@@ -72,8 +72,8 @@ t.test('the context bonus of a 100,000-character prompt is no more than that of 
   const text = 'b'.repeat(80) // 20 tokens: 0.2 s at 100 tokens/s; streamed at 50
   for (const [name, prompt] of [['giant', GIANT], ['8192 tokens', 'y'.repeat(8192 * 4)]] as const) {
     const request = await submit(submitter, { prompt, models: [BIG], max_length: 512, max_context_length: HUGE_CONTEXT })
-    await worker.next((f) => f.type === 'job' && f.job === request, 15_000)
-    await streamAt(worker, request, text, 50)
+    const job = (await worker.next((f) => f.type === 'job' && f.forRequest === request, 15_000)).job
+    await streamAt(worker, job, text, 50)
     const done = await submitter.next((f) => f.type === 'done' && f.request === request, 15_000)
     t.equal(done.tokens, 20, `${name}: an honest delivery is billed in full`)
     paid[name] = done.kudos

@@ -27,10 +27,10 @@ t.test('priority throwaways are served for free beyond what they hold: nothing m
     const peer = await client(wsUrl, user.key)
     t.teardown(() => peer.close())
     const request = await submit(peer, { prompt: 'hello', models: [MID], max_length: 256, max_context_length: 1024 })
-    await worker.next((f) => f.type === 'job' && f.job === request, 15_000)
-    await streamAt(worker, request, text, 80)
+    const job = (await worker.next((f) => f.type === 'job' && f.forRequest === request, 15_000)).job
+    await streamAt(worker, job, text, 80)
     const done = await peer.next((f) => f.type === 'done' && f.request === request, 15_000)
-    const settled = await settledOf(worker, request)
+    const settled = await settledOf(worker, job)
     t.equal(done.tokens, 40, 'billed in full: an honest speed')
     t.equal(settled.kudos, done.kudos, 'requester and worker move the same amount')
     return done.kudos as number

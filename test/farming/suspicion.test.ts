@@ -24,9 +24,9 @@ t.test('a worker that keeps answering faster than its model can is flagged once,
 
   for (let i = 0; i < 5; i++) {
     const request = await submit(submitter, { prompt: 'hello', models: [MID], max_length: 512, max_context_length: 1024 })
-    await junk.next((f) => f.type === 'job' && f.job === request, 15_000)
-    serve(junk, request, ['z'.repeat(2048)])
-    await settledOf(junk, request)
+    const job = (await junk.next((f) => f.type === 'job' && f.forRequest === request, 15_000)).job
+    serve(junk, job, ['z'.repeat(2048)])
+    await settledOf(junk, job)
     t.equal(events.length, i < 2 ? 0 : 1, `after ${i + 1} instant answers: ${i < 2 ? 'not yet' : 'flagged, once'}`)
   }
   t.match(events[0], { name: 'instant', ownerId: farmer.id, model: MID, counted: 512 })
@@ -43,9 +43,9 @@ t.test('a worker that keeps answering faster than its model can is flagged once,
   t.teardown(() => honest.close())
   for (let i = 0; i < 3; i++) {
     const request = await submit(submitter, { prompt: 'hello', models: [MID], max_length: 512, max_context_length: 1024 })
-    await honest.next((f) => f.type === 'job' && f.job === request, 15_000)
-    await streamAt(honest, request, 'w'.repeat(64), 50)
-    await settledOf(honest, request)
+    const job = (await honest.next((f) => f.type === 'job' && f.forRequest === request, 15_000)).job
+    await streamAt(honest, job, 'w'.repeat(64), 50)
+    await settledOf(honest, job)
   }
   t.match(await broker.services.store.workers.byName('steady'), { boundedJobs: 0, flaggedAt: null, jobs: 3 }, 'an honest worker is not flagged')
   t.equal(events.length, 1)

@@ -77,7 +77,7 @@ t.test('a job whose lock was lost runs on a second worker; the first attempt end
   t.teardown(() => watcher.close())
   const id = await submit(watcher, { max_length: 20 })
   const job1 = await first.next('job', 30_000)
-  first.send({ type: 'chunk', job: id, seq: 0, text: 'old ' })
+  first.send({ type: 'chunk', job: job1.job, seq: 0, text: 'old ' })
 
   // The lock vanishes, as after a Redis outage longer than the lock.
   const [lockKey] = await admin.keys(`hb:bull:*:${id}:lock`)
@@ -86,9 +86,9 @@ t.test('a job whose lock was lost runs on a second worker; the first attempt end
   const second = await rawWorker(wsUrl, owner.key, { name: 'second' })
   t.teardown(() => second.ws.terminate())
   const job2 = await second.next('job', 30_000)
-  t.equal(job2.job, id, 'the stalled check handed the job to a second worker')
+  t.equal(job2.forRequest, id, 'the stalled check handed the job to a second worker')
   t.ok(job2.attempt > job1.attempt, `a later attempt (${job2.attempt})`)
-  second.send({ type: 'chunk', job: id, seq: 0, text: 'new ' })
+  second.send({ type: 'chunk', job: job2.job, seq: 0, text: 'new ' })
 
   // The first attempt ends: its worker leaves. Its clean-up must not touch the second attempt.
   first.ws.terminate()
@@ -99,7 +99,7 @@ t.test('a job whose lock was lost runs on a second worker; the first attempt end
   t.ok(broker.jobQueue.isHeld(id), 'the second attempt still holds the job')
   t.equal(broker.core.runner.running(id)?.worker.info?.name, 'second', 'the second attempt is still the running one')
 
-  serve(second, id, ['new ', 'text'])
+  serve(second, job2.job, ['new ', 'text'])
   const done = await watcher.next('done', 30_000)
   t.equal(done.text, 'new text', 'the second attempt\'s text')
   const outcome = await checkOutcome(t, { url, key: requester.key, ids: [id], database })

@@ -27,16 +27,19 @@ t.test('a client that stops reading is closed 4002; other streams are whole; its
   const slowId = await submit(slow, { max_length: 4096 })
   const fastIds = await Promise.all(fast.map((peer) => submit(peer, { max_length: 4096 })))
   const jobs = await Promise.all(Array.from({ length: FAST + 1 }, () => worker.next('job', 30_000)))
-  t.same(jobs.map((j) => j.job).sort(), [slowId, ...fastIds].sort(), 'all four jobs on the worker')
+  t.same(jobs.map((j) => j.forRequest).sort(), [slowId, ...fastIds].sort(), 'all four jobs on the worker')
+  const jobOf = (request: string): string => jobs.find((j) => j.forRequest === request).job
+  const slowJob = jobOf(slowId)
+  const fastJobs = fastIds.map(jobOf)
   ;(slow.ws as any)._socket.pause() // stop reading: the kernel buffers fill, then the broker's
 
   const piece = 'y'.repeat(8000) // 8 MB to the slow reader: far past kernel buffers and the 64 KiB cap
   for (let seq = 0; seq < CHUNKS; seq++) {
-    worker.send({ type: 'chunk', job: slowId, seq, text: piece })
-    for (const id of fastIds) worker.send({ type: 'chunk', job: id, seq, text: 'z' })
+    worker.send({ type: 'chunk', job: slowJob, seq, text: piece })
+    for (const job of fastJobs) worker.send({ type: 'chunk', job, seq, text: 'z' })
   }
-  worker.send({ type: 'done', job: slowId, chunks: CHUNKS })
-  for (const id of fastIds) worker.send({ type: 'done', job: id, chunks: CHUNKS })
+  worker.send({ type: 'done', job: slowJob, chunks: CHUNKS })
+  for (const job of fastJobs) worker.send({ type: 'done', job, chunks: CHUNKS })
 
   // The broker gives a closed reader 2 s to take its close frame before it drops the socket:
   // the slow reader reads again as soon as the broker has closed it, however long the other

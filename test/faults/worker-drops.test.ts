@@ -66,7 +66,7 @@ t.test(`workers dropping mid-job at random points, ${RUNS} seeded runs x ${JOBS}
           } catch {
             return // closed by the run's end
           }
-          const index = ids.indexOf(job.job)
+          const index = ids.indexOf(job.forRequest)
           if (index < 0) throw new Error(`job ${job.job} is not from run ${seed}`)
           const f = fate(seed, index, job.attempt)
           const pieces = Array.from({ length: f.words }, (_, i) => `a${job.attempt}w${i} `)
@@ -74,7 +74,7 @@ t.test(`workers dropping mid-job at random points, ${RUNS} seeded runs x ${JOBS}
             pieces.forEach((text, seq) => peer.send({ type: 'chunk', job: job.job, seq, text }))
             await sleep(PLAUSIBLE_MS)
             peer.send({ type: 'done', job: job.job, chunks: pieces.length })
-            finishedWith.set(job.job, pieces.join(''))
+            finishedWith.set(job.forRequest, pieces.join(''))
             continue
           }
           faults++
@@ -87,7 +87,7 @@ t.test(`workers dropping mid-job at random points, ${RUNS} seeded runs x ${JOBS}
               pieces.slice(f.chunks).forEach((text, seq) => peer.send({ type: 'chunk', job: job.job, seq: seq + f.chunks, text }))
               await sleep(PLAUSIBLE_MS)
               peer.send({ type: 'done', job: job.job, chunks: pieces.length })
-              finishedWith.set(job.job, pieces.join(''))
+              finishedWith.set(job.forRequest, pieces.join(''))
               peer.ws.terminate()
               break
             case 'close':

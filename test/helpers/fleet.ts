@@ -7,7 +7,7 @@ export interface Fleet {
   workers: WorkerClient[]
   /** Jobs pushed to the fleet so far (first dispatches and re-dispatches). */
   readonly jobs: number
-  /** Times each request was pushed to a worker. */
+  /** Times each request was pushed to a worker, by prompt (workers know jobs by per-attempt ids; submitMany's prompts are unique). */
   readonly dispatches: Map<string, number>
 }
 
@@ -22,9 +22,9 @@ export async function startFleet(t: TestLike, url: string, key: string, options:
       threads: options.threads, backend: createDemoBackend({ delayMs: options.delayMs }),
     })
     worker.on('error', () => { /* refused or dropped sockets while a fault lasts: it reconnects */ })
-    worker.on('job', (id) => {
+    worker.on('job', (_id, job) => {
       jobs++
-      dispatches.set(id, (dispatches.get(id) ?? 0) + 1)
+      dispatches.set(job.prompt, (dispatches.get(job.prompt) ?? 0) + 1)
     })
     workers.push(worker)
   }

@@ -11,6 +11,7 @@ import { redisServerAvailable, startRedisServer, type RedisServer } from '../../
 import { toMilli } from '../../src/economy/amounts.js'
 import { DB_FILE } from '../../src/db/open.js'
 import { createTestDatabase, testingOnPostgres } from './postgres.js'
+import { resolveJobsWith } from './ws.js'
 
 /** The subset of a tap test the harness needs. */
 export interface TestLike {
@@ -95,10 +96,18 @@ export async function startBroker(t: TestLike, options: { redis: RedisServer; en
   })
   const broker = await createBroker(config, { clock: options.clock, wallClock: options.wallClock })
   const url = await broker.listen()
+  const forget = resolveJobsWith((job) => {
+    for (const worker of broker.core.workforce.online) {
+      const running = worker.jobs.get(job)
+      if (running) return running.request
+    }
+    return undefined
+  })
   let closed = false
   const close = async () => {
     if (closed) return
     closed = true
+    forget()
     await broker.close()
   }
   defer(t, close)

@@ -3,7 +3,7 @@ import t from 'tap'
 import { BrokerError } from '../../src/errors.js'
 import { toHordeError } from '../../src/horde-api/errors.js'
 import { aliasOf, parseUserRef, UUID, workerIdOf, workerUuid } from '../../src/horde-api/ids.js'
-import { newRequestId } from '../../src/core/generations.js'
+import { newRequestId } from '../../src/core/capabilities.js'
 
 t.test('worker ids are UUIDs that read back to the worker row', async (t) => {
   for (const id of [1, 42, 0xfff, 2 ** 40]) {

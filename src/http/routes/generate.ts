@@ -3,11 +3,20 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { GenerateBody, IdempotencyKey } from '../../protocol/client.js'
 import type { Core } from '../../core/core.js'
+import type { Caller } from '../../core/generations.js'
 import type { Services } from '../../services.js'
 import { BrokerError } from '../../errors.js'
 import { errorResponses } from '../schemas.js'
 
 const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
+/** The secret an anonymous submission was answered with: reading and cancelling that request need it. */
+const CapabilityHeaders = Type.Object({ 'x-request-capability': Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) })
+
+/** The caller, with the request capability it sent (an anonymous request's key). */
+export function callerOf(request: FastifyRequest): Caller {
+  const capability = request.headers['x-request-capability']
+  return { principal: request.principal, address: request.ip, ...(typeof capability === 'string' ? { capability } : {}) }
+}
 
 /** Reading and cancelling requests need the same scope as submitting them (and as the client socket). */
 function requireGenerate(request: FastifyRequest): void {
@@ -16,7 +25,6 @@ function requireGenerate(request: FastifyRequest): void {
 
 export function registerGenerateRoutes(app: FastifyInstance, services: Services, core: Core): void {
   const { generations } = core
-  const callerOf = (request: FastifyRequest) => ({ principal: request.principal, address: request.ip })
   const perSecond = services.config.limits.submitsPerSecond
   app.post<{ Body: GenerateBody }>('/v1/generate', {
     config: {
@@ -36,8 +44,9 @@ export function registerGenerateRoutes(app: FastifyInstance, services: Services,
     const key = request.headers['idempotency-key']
     const caller = callerOf(request)
     const accepted = await generations.submit(caller, request.body, { idempotencyKey: typeof key === 'string' ? key : undefined })
-    if (accepted.replayed) return reply.status(200).send({ ...(await generations.view(caller, accepted.id)), replayed: true })
-    return reply.status(202).send({ id: accepted.id, state: 'waiting', position: accepted.position, is_possible: accepted.isPossible, eta_seconds: accepted.eta })
+    const capability = accepted.capability === undefined ? {} : { capability: accepted.capability }
+    if (accepted.replayed) return reply.status(200).send({ ...(await generations.view({ ...caller, ...capability }, accepted.id)), replayed: true, ...capability })
+    return reply.status(202).send({ id: accepted.id, state: 'waiting', position: accepted.position, is_possible: accepted.isPossible, eta_seconds: accepted.eta, ...capability })
   })
 
   app.get('/v1/status', {
@@ -45,14 +54,14 @@ export function registerGenerateRoutes(app: FastifyInstance, services: Services,
   }, async () => core.status())
 
   app.get<{ Params: { id: string } }>('/v1/generate/:id', {
-    schema: { summary: 'Status of a request; the text once it is done', tags: ['generate'], params: IdParam },
+    schema: { summary: 'Status of a request; the text once it is done (an anonymous request: with its X-Request-Capability)', tags: ['generate'], params: IdParam, headers: CapabilityHeaders },
   }, async (request) => {
     requireGenerate(request)
     return generations.view(callerOf(request), request.params.id)
   })
 
   app.delete<{ Params: { id: string } }>('/v1/generate/:id', {
-    schema: { summary: 'Cancel a request: waiting ones end at once, running ones are stopped on the worker and pay for what was delivered', tags: ['generate'], params: IdParam },
+    schema: { summary: 'Cancel a request: waiting ones end at once, running ones are stopped on the worker and pay for what was delivered (an anonymous request: with its X-Request-Capability)', tags: ['generate'], params: IdParam, headers: CapabilityHeaders },
   }, async (request) => {
     requireGenerate(request)
     return generations.cancel(callerOf(request), request.params.id)

@@ -26,7 +26,7 @@ interface RequestRow extends Omit<RequestRecord, 'params' | 'state'> {
 
 const COLUMNS = `id, user_id as "userId", state, prompt, params, client_ip as "clientIp", created_at as "createdAt",
   finished_at as "finishedAt", worker_id as "workerId", worker_name as "workerName", model, text, tokens, kudos, error,
-  idempotency_key as "idempotencyKey"`
+  idempotency_key as "idempotencyKey", capability_hash as "capabilityHash"`
 
 const toRecord = (row: RequestRow): RequestRecord => ({ ...row, state: row.state as StoredState, params: JSON.parse(row.params) as RequestParams })
 
@@ -56,9 +56,9 @@ export function createPgRequestStore(pool: pg.Pool, commit: PgCommitter): Reques
         if (active.rows[0].n >= options.cap) {
           throw new BrokerError('too_many_active', `At most ${options.cap} requests may wait or run at once${options.perAddress ? ' per address for anonymous use' : ''}`)
         }
-        await db.query(`insert into requests (id, user_id, state, prompt, params, client_ip, created_at, idempotency_key)
-          values ($1, $2, 'waiting', $3, $4, $5, $6, $7)`,
-        [request.id, request.userId, request.prompt, params, request.clientIp, request.createdAt, request.idempotencyKey])
+        await db.query(`insert into requests (id, user_id, state, prompt, params, client_ip, created_at, idempotency_key, capability_hash)
+          values ($1, $2, 'waiting', $3, $4, $5, $6, $7, $8)`,
+        [request.id, request.userId, request.prompt, params, request.clientIp, request.createdAt, request.idempotencyKey, request.capabilityHash])
         const balance = (await db.query<{ balance: number }>('select balance from balances where user_id = $1', [request.userId])).rows[0]?.balance ?? 0
         return { id: request.id, replayed: false, balance }
       })

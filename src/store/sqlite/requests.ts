@@ -22,7 +22,7 @@ interface RequestRow extends Omit<RequestRecord, 'params' | 'state'> {
 
 const COLUMNS = `id, user_id as userId, state, prompt, params, client_ip as clientIp, created_at as createdAt,
   finished_at as finishedAt, worker_id as workerId, worker_name as workerName, model, text, tokens, kudos, error,
-  idempotency_key as idempotencyKey`
+  idempotency_key as idempotencyKey, capability_hash as capabilityHash`
 
 /** States after which a request is never written again. */
 const FINAL = new Set(['done', 'failed', 'cancelled'])
@@ -40,8 +40,8 @@ export function createSqliteRequestStore(sqlite: Database.Database, commit: Comm
   const activeOfUser = sqlite.prepare<[number], { n: number }>("select count(*) as n from requests where user_id = ? and state = 'waiting'")
   const activeOfAddress = sqlite.prepare<[number, string], { n: number }>(
     "select count(*) as n from requests where user_id = ? and state = 'waiting' and client_ip = ?")
-  const insert = sqlite.prepare(`insert into requests (id, user_id, state, prompt, params, client_ip, created_at, idempotency_key)
-    values (?, ?, 'waiting', ?, ?, ?, ?, ?)`)
+  const insert = sqlite.prepare(`insert into requests (id, user_id, state, prompt, params, client_ip, created_at, idempotency_key, capability_hash)
+    values (?, ?, 'waiting', ?, ?, ?, ?, ?, ?)`)
   const balanceOf = sqlite.prepare<[number], { balance: number }>('select balance from balances where user_id = ?')
   const settleRow = sqlite.prepare(`update requests set state = ?, text = ?, tokens = ?, kudos = ?, worker_id = ?, worker_name = ?, model = ?,
     finished_at = ? where id = ?`)
@@ -78,7 +78,7 @@ export function createSqliteRequestStore(sqlite: Database.Database, commit: Comm
         if (active >= options.cap) {
           throw new BrokerError('too_many_active', `At most ${options.cap} requests may wait or run at once${options.perAddress ? ' per address for anonymous use' : ''}`)
         }
-        insert.run(request.id, request.userId, request.prompt, params, request.clientIp, request.createdAt, request.idempotencyKey)
+        insert.run(request.id, request.userId, request.prompt, params, request.clientIp, request.createdAt, request.idempotencyKey, request.capabilityHash)
         return { id: request.id, replayed: false, balance: balanceOf.get(request.userId)?.balance ?? 0 }
       })
     },

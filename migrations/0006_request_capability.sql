@@ -1,0 +1,1 @@
+ALTER TABLE `requests` ADD `capability_hash` text;
