@@ -250,7 +250,8 @@ export function createGenerations(deps: GenerationsDeps): Generations {
     const row = await requests.byId(id)
     const { principal } = caller
     if (row && row.capabilityHash !== null) {
-      if ((row.userId === principal.userId && !principal.anonymous) || capabilityMatches(caller.capability, row.capabilityHash)) return row
+      // Only anonymous requests carry one, so no key but the capability opens them.
+      if (capabilityMatches(caller.capability, row.capabilityHash)) return row
       throw new BrokerError('unknown_request', 'No such generation request (an anonymous request also needs its capability: the X-Request-Capability header, or capability on the socket)')
     }
     if (!row || (row.userId !== principal.userId && !access.byId)) throw new BrokerError('unknown_request')
