@@ -161,7 +161,7 @@ export const requests = sqliteTable('requests', {
   error: text('error'),
   /** The client's key for safe retries of a submission (anonymous keys are prefixed with the address). */
   idempotencyKey: text('idempotency_key'),
-  /** SHA-256 (hex) of the request's capability, the secret its submitter got; null when the id alone is the key (the AI Horde and OpenAI doors). */
+  /** SHA-256 (hex) of the request's capability, the secret its submitter got; null when no capability is needed (a logged-in requester's request, or one made through the AI Horde v2 door). */
   capabilityHash: text('capability_hash'),
 }, (t) => [
   index('requests_user_state').on(t.userId, t.state),

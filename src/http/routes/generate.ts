@@ -1,7 +1,7 @@
 /** Generation over REST: submit, status and result, cancel; and the horde's status. */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { GenerateBody, IdempotencyKey } from '../../protocol/client.js'
+import { Capability, GenerateBody, IdempotencyKey } from '../../protocol/client.js'
 import type { Core } from '../../core/core.js'
 import type { Caller } from '../../core/generations.js'
 import type { Services } from '../../services.js'
@@ -10,7 +10,7 @@ import { errorResponses } from '../schemas.js'
 
 const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 /** The secret an anonymous submission was answered with: reading and cancelling that request need it. */
-const CapabilityHeaders = Type.Object({ 'x-request-capability': Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) })
+const CapabilityHeaders = Type.Object({ 'x-request-capability': Type.Optional(Capability) })
 
 /** The caller, with the request capability it sent (an anonymous request's key). */
 export function callerOf(request: FastifyRequest): Caller {
